@@ -1,0 +1,481 @@
+//! The consumer side: [`Consumer`] (a cursor into the log; clones share it),
+//! the running [`Missed`] totals, and the [`Notifications`] channel of
+//! [`Notice`]s.
+//!
+//! A consumer reads with one CAS on its group's cursor per item (see
+//! `group.rs`); blocking receives park on the queue's eventcount
+//! (`wait.rs`), so producers pay one load when nobody waits.
+
+use crate::envelope::Delivery;
+use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
+use crate::group::{Group, Start};
+use crate::log::{Nothing, seq_of};
+use crate::queue::Shared;
+use crate::sync::{Arc, Ordering};
+use std::fmt;
+use std::time::{Duration, Instant, SystemTime};
+use uuid::Uuid;
+
+/// A reader of a queue. Every consumer made by [`crate::Queue::subscribe`]
+/// has its own cursor and reads every retained item, in sequence order.
+/// `clone()` makes a *member of the same group*: clones share the cursor and
+/// compete, so each item goes to exactly one of them. Dropping the last clone
+/// deregisters the cursor.
+///
+/// Items a consumer never reads because they expired or were evicted are
+/// counted exactly: see [`Consumer::missed`] and [`Consumer::notifications`].
+///
+/// # Examples
+///
+/// ```
+/// use chunkq::Queue;
+/// use std::thread;
+///
+/// let q: Queue<u32> = Queue::new("work");
+/// let worker = q.subscribe();
+/// let workers: Vec<_> = (0..2)
+///     .map(|_| {
+///         let w = worker.clone();
+///         thread::spawn(move || {
+///             let mut got = 0;
+///             while let Ok(d) = w.recv() { got += *d.payload(); }
+///             got
+///         })
+///     })
+///     .collect();
+/// for i in 1..=100 { q.push(i).unwrap(); }
+/// q.close();
+/// let total: u32 = workers.into_iter().map(|h| h.join().unwrap()).sum();
+/// assert_eq!(total, 5050); // each item went to exactly one clone
+/// ```
+pub struct Consumer<T: Send + Sync + 'static> {
+    /// The queue.
+    shared: Arc<Shared<T>>,
+    /// The cursor and counters this handle shares with its clones.
+    group: Arc<Group<T>>,
+}
+
+impl<T: Send + Sync + 'static> Consumer<T> {
+    /// Registers a new group.
+    pub(crate) fn new(shared: Arc<Shared<T>>, start: Start) -> Self {
+        let group = shared.log.register(start);
+        Self { shared, group }
+    }
+
+    /// Takes the next item without blocking.
+    ///
+    /// If the next item's producer has reserved its slot but not yet
+    /// published it, this waits (spinning, briefly) for it rather than skip
+    /// it.
+    ///
+    /// # Errors
+    /// [`TryRecvError::Empty`] if there is nothing to read now,
+    /// [`TryRecvError::Closed`] if the queue is closed and this consumer has
+    /// read everything.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chunkq::{Queue, TryRecvError};
+    /// let q: Queue<u8> = Queue::new("a");
+    /// let c = q.subscribe();
+    /// assert_eq!(c.try_recv().unwrap_err(), TryRecvError::Empty);
+    /// q.push(5).unwrap();
+    /// assert_eq!(*c.try_recv().unwrap().payload(), 5);
+    /// ```
+    pub fn try_recv(&self) -> Result<Delivery<T>, TryRecvError> {
+        let log = &self.shared.log;
+        match log.try_recv(&self.group) {
+            Ok(item) => Ok(Delivery::new(
+                item,
+                self.group.id,
+                log.clock.now_nanos(),
+                log.name,
+            )),
+            Err(Nothing::Empty) => Err(TryRecvError::Empty),
+            Err(Nothing::Closed) => Err(TryRecvError::Closed),
+        }
+    }
+
+    /// Whether `try_recv` may find something (an item or the close); read
+    /// with SeqCst loads, as the eventcount requires.
+    fn ready(&self) -> bool {
+        let c = self.group.cursor.load(Ordering::SeqCst);
+        let (t, closed) = self.shared.log.tail_seq();
+        closed || c < t
+    }
+
+    /// Blocks until an item arrives or the queue is closed and drained.
+    ///
+    /// # Errors
+    /// [`RecvError`] once the queue is closed and this consumer has read
+    /// everything.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: chunkq::Queue<u8> = chunkq::Queue::new("a");
+    /// let c = q.subscribe();
+    /// let p = q.clone();
+    /// std::thread::spawn(move || p.push(9).unwrap());
+    /// assert_eq!(*c.recv().unwrap().payload(), 9);
+    /// ```
+    pub fn recv(&self) -> Result<Delivery<T>, RecvError> {
+        loop {
+            match self.try_recv() {
+                Ok(d) => return Ok(d),
+                Err(TryRecvError::Closed) => return Err(RecvError),
+                Err(TryRecvError::Empty) => {
+                    self.shared.log.readable.wait_until(|| self.ready(), None);
+                }
+            }
+        }
+    }
+
+    /// Blocks until an item arrives, the queue is closed and drained, or
+    /// `timeout` passes.
+    ///
+    /// # Errors
+    /// [`RecvTimeoutError::Timeout`] or [`RecvTimeoutError::Closed`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chunkq::{Queue, RecvTimeoutError};
+    /// use std::time::Duration;
+    /// let q: Queue<u8> = Queue::new("a");
+    /// let c = q.subscribe();
+    /// assert_eq!(c.recv_timeout(Duration::from_millis(5)).unwrap_err(), RecvTimeoutError::Timeout);
+    /// q.push(1).unwrap();
+    /// assert!(c.recv_timeout(Duration::from_millis(5)).is_ok());
+    /// ```
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Delivery<T>, RecvTimeoutError> {
+        let deadline = Instant::now().checked_add(timeout);
+        loop {
+            match self.try_recv() {
+                Ok(d) => return Ok(d),
+                Err(TryRecvError::Closed) => return Err(RecvTimeoutError::Closed),
+                Err(TryRecvError::Empty) => {
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        return Err(RecvTimeoutError::Timeout);
+                    }
+                    self.shared
+                        .log
+                        .readable
+                        .wait_until(|| self.ready(), deadline);
+                }
+            }
+        }
+    }
+
+    /// An iterator over the items available now (stops at the first
+    /// `Empty` or `Closed`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: chunkq::Queue<u8> = chunkq::Queue::new("a");
+    /// let c = q.subscribe();
+    /// for i in 0..3 { q.push(i).unwrap(); }
+    /// let got: Vec<u8> = c.try_iter().map(|d| *d.payload()).collect();
+    /// assert_eq!(got, [0, 1, 2]);
+    /// ```
+    pub fn try_iter(&self) -> impl Iterator<Item = Delivery<T>> + '_ {
+        std::iter::from_fn(|| self.try_recv().ok())
+    }
+
+    /// A blocking iterator that ends when the queue is closed and drained.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: chunkq::Queue<u8> = chunkq::Queue::new("a");
+    /// let c = q.subscribe();
+    /// q.push(1).unwrap();
+    /// q.push(2).unwrap();
+    /// q.close();
+    /// assert_eq!(c.iter().count(), 2);
+    /// ```
+    pub fn iter(&self) -> impl Iterator<Item = Delivery<T>> + '_ {
+        std::iter::from_fn(|| self.recv().ok())
+    }
+
+    /// This consumer's UUID, shared by its clones.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: chunkq::Queue<u8> = chunkq::Queue::new("a");
+    /// let c = q.subscribe();
+    /// assert_eq!(c.id(), c.clone().id());
+    /// assert_ne!(c.id(), q.subscribe().id());
+    /// ```
+    pub fn id(&self) -> Uuid {
+        self.group.id
+    }
+
+    /// Retained items this consumer (group) has not read yet.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: chunkq::Queue<u8> = chunkq::Queue::new("a");
+    /// let c = q.subscribe();
+    /// q.push(1).unwrap();
+    /// q.push(2).unwrap();
+    /// assert_eq!(c.lag(), 2);
+    /// c.try_recv().unwrap();
+    /// assert_eq!(c.lag(), 1);
+    /// ```
+    pub fn lag(&self) -> usize {
+        let log = &self.shared.log;
+        let c = self.group.cursor.load(Ordering::SeqCst);
+        let h = log.head_seq();
+        let (t, _) = log.tail_seq();
+        t.saturating_sub(c.max(h)) as usize
+    }
+
+    /// Running totals of the items this consumer (group) never read, by
+    /// cause. The same on every clone. Items that left the queue but that
+    /// the group's cursor has not been moved past yet are counted when it is:
+    /// by the remover right after the removal, or by the next `try_recv`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chunkq::{Overflow, Queue};
+    /// let q: Queue<u64> = Queue::builder("a").memory_limit(600).overflow(Overflow::DropOldest).build().unwrap();
+    /// let c = q.subscribe();
+    /// for i in 0..20 { q.push(i).unwrap(); }
+    /// let missed = c.missed();
+    /// let read = c.try_iter().count() as u64;
+    /// assert!(missed.evicted > 0);
+    /// assert_eq!(read + missed.total(), 20);
+    /// ```
+    pub fn missed(&self) -> Missed {
+        Missed {
+            expired: self.group.expired.load(Ordering::SeqCst),
+            evicted: self.group.evicted.load(Ordering::SeqCst),
+        }
+    }
+
+    /// The channel of notices for this consumer (group): one each time its
+    /// cursor is moved past items it had not read. Every call returns a
+    /// receiver of the same channel (receivers compete, like clones).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chunkq::{Clock, Queue};
+    /// use std::time::Duration;
+    /// let clock = Clock::manual();
+    /// let q: Queue<u8> = Queue::builder("a").ttl(Duration::from_secs(1)).clock(clock.clone()).build().unwrap();
+    /// let c = q.subscribe();
+    /// let notices = c.notifications();
+    /// q.push(1).unwrap();
+    /// clock.advance(Duration::from_secs(2));
+    /// q.expire_now();
+    /// let n = notices.try_recv().unwrap();
+    /// assert_eq!((n.expired, n.evicted), (1, 0));
+    /// ```
+    pub fn notifications(&self) -> Notifications<T> {
+        Notifications {
+            group: self.group.clone(),
+        }
+    }
+}
+
+impl<T: Send + Sync + 'static> Clone for Consumer<T> {
+    /// Another member of the same group: shares the cursor (see the type
+    /// docs).
+    fn clone(&self) -> Self {
+        // Relaxed: a handle count; creating a clone from a live handle cannot
+        // race with the last drop (like `Arc::clone`).
+        self.group.handles.fetch_add(1, Ordering::Relaxed);
+        Self {
+            shared: self.shared.clone(),
+            group: self.group.clone(),
+        }
+    }
+}
+
+impl<T: Send + Sync + 'static> Drop for Consumer<T> {
+    fn drop(&mut self) {
+        // AcqRel: the last dropper sees every other clone's work (like `Arc`).
+        if self.group.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shared.log.deregister(&self.group);
+        }
+    }
+}
+
+impl<T: Send + Sync + 'static> fmt::Debug for Consumer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = self.group.cursor.load(Ordering::SeqCst);
+        f.debug_struct("Consumer")
+            .field("id", &self.group.id)
+            .field("queue", &self.shared.log.name)
+            .field("cursor", &c)
+            .field("head", &seq_of(c.min(self.shared.log.head_seq())))
+            .field("missed", &self.missed())
+            .finish()
+    }
+}
+
+/// Running totals of items a consumer never read, by cause.
+///
+/// # Examples
+///
+/// ```
+/// let m = chunkq::Missed { expired: 2, evicted: 3 };
+/// assert_eq!(m.total(), 5);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Missed {
+    /// Items whose TTL ran out before this consumer read them.
+    pub expired: u64,
+    /// Items evicted (`Overflow::DropOldest`) before this consumer read them.
+    pub evicted: u64,
+}
+
+impl Missed {
+    /// `expired + evicted`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(chunkq::Missed::default().total(), 0);
+    /// ```
+    pub fn total(&self) -> u64 {
+        self.expired + self.evicted
+    }
+}
+
+/// One notice: items a consumer will never read, by cause, and when the
+/// latest of them was counted.
+///
+/// # Examples
+///
+/// ```
+/// let n = chunkq::Notice { expired: 1, evicted: 0, at: std::time::SystemTime::now() };
+/// assert_eq!(n.total(), 1);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Notice {
+    /// Items that expired unread since the previous notice.
+    pub expired: u64,
+    /// Items evicted unread since the previous notice.
+    pub evicted: u64,
+    /// When the latest of them was counted.
+    pub at: SystemTime,
+}
+
+impl Notice {
+    /// `expired + evicted`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let n = chunkq::Notice { expired: 1, evicted: 2, at: std::time::UNIX_EPOCH };
+    /// assert_eq!(n.total(), 3);
+    /// ```
+    pub fn total(&self) -> u64 {
+        self.expired + self.evicted
+    }
+}
+
+/// The receiving end of a consumer's notices (see
+/// [`Consumer::notifications`]).
+///
+/// Notices nobody has received yet coalesce into one: a consumer that never
+/// looks at its notices costs two counters, never a growing buffer. So the
+/// number of notices depends on how often they are received, but their sum is
+/// exact, and equals the growth of [`Consumer::missed`].
+///
+/// # Examples
+///
+/// ```
+/// use chunkq::{Overflow, Queue};
+/// let q: Queue<u64> = Queue::builder("a").memory_limit(600).overflow(Overflow::DropOldest).build().unwrap();
+/// let c = q.subscribe();
+/// let notices = c.notifications();
+/// for i in 0..50 { q.push(i).unwrap(); }
+/// let evicted: u64 = notices.try_iter().map(|n| n.evicted).sum();
+/// assert_eq!(evicted, c.missed().evicted);
+/// ```
+pub struct Notifications<T> {
+    /// The group whose misses are reported.
+    group: Arc<Group<T>>,
+}
+
+impl<T> Notifications<T> {
+    /// Takes the pending notice, if any, without blocking.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: chunkq::Queue<u8> = chunkq::Queue::new("a");
+    /// let c = q.subscribe();
+    /// assert!(c.notifications().try_recv().is_none());
+    /// ```
+    pub fn try_recv(&self) -> Option<Notice> {
+        // SeqCst: pairs with the SeqCst `fetch_add` in `count_missed`.
+        let expired = self.group.pending_expired.swap(0, Ordering::SeqCst);
+        let evicted = self.group.pending_evicted.swap(0, Ordering::SeqCst);
+        if expired == 0 && evicted == 0 {
+            return None;
+        }
+        let at = self.group.last_miss_at.load(Ordering::Relaxed);
+        Some(Notice {
+            expired,
+            evicted,
+            at: crate::clock::to_system_time(at),
+        })
+    }
+
+    /// Waits up to `timeout` for a notice.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: chunkq::Queue<u8> = chunkq::Queue::new("a");
+    /// let c = q.subscribe();
+    /// assert!(c.notifications().recv_timeout(std::time::Duration::from_millis(1)).is_none());
+    /// ```
+    pub fn recv_timeout(&self, timeout: Duration) -> Option<Notice> {
+        let deadline = Instant::now().checked_add(timeout);
+        loop {
+            if let Some(n) = self.try_recv() {
+                return Some(n);
+            }
+            let pending = || {
+                self.group.pending_expired.load(Ordering::SeqCst) != 0
+                    || self.group.pending_evicted.load(Ordering::SeqCst) != 0
+            };
+            if !self.group.notices.wait_until(pending, deadline) {
+                return None;
+            }
+        }
+    }
+
+    /// An iterator over the pending notices (at most one, since pending
+    /// notices coalesce, unless more arrive while iterating).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: chunkq::Queue<u8> = chunkq::Queue::new("a");
+    /// let c = q.subscribe();
+    /// assert_eq!(c.notifications().try_iter().count(), 0);
+    /// ```
+    pub fn try_iter(&self) -> impl Iterator<Item = Notice> + '_ {
+        std::iter::from_fn(|| self.try_recv())
+    }
+}
+
+impl<T> fmt::Debug for Notifications<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Notifications")
+            .field("consumer", &self.group.id)
+            .finish()
+    }
+}

@@ -1,0 +1,511 @@
+//! The envelope every payload travels in: [`Item`] (UUID, creation time,
+//! sequence number, event history, payload), its [`Event`]s, and the
+//! [`Delivery`] a consumer receives.
+//!
+//! An item is immutable once published, and shared: every consumer group that
+//! reads it gets a [`Delivery`] holding a counted reference to the same item,
+//! so a broadcast never copies the payload. The payload is dropped once, when
+//! the last of {the queue's slot, every delivery} lets go of it.
+
+use crate::clock::to_system_time;
+use crate::sync::Arc;
+use std::collections::HashSet;
+use std::fmt;
+use std::ops::Deref;
+use std::sync::{Mutex, OnceLock};
+use std::time::SystemTime;
+use uuid::Uuid;
+
+/// Returns the process-wide copy of a queue name.
+///
+/// Events name their queue with a `&'static str`, so recording an event
+/// costs no allocation and no shared reference count. Each distinct name is
+/// kept once for the life of the process (a few bytes per name; queues are
+/// few and long-lived in the pipelines chunkq is built for).
+pub(crate) fn intern(name: &str) -> &'static str {
+    static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let mut names = NAMES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(&n) = names.get(name) {
+        return n;
+    }
+    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    names.insert(leaked);
+    leaked
+}
+
+/// What happened to an item.
+///
+/// # Examples
+///
+/// ```
+/// use chunkq::{EventKind, Queue};
+/// let q: Queue<&str> = Queue::new("in");
+/// let c = q.subscribe();
+/// q.push("hi").unwrap();
+/// let d = c.try_recv().unwrap();
+/// assert_eq!(d.events()[0].kind(), EventKind::Enqueued);
+/// assert_eq!(d.dequeue_event().kind(), EventKind::Dequeued);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// The item was pushed into a queue.
+    Enqueued,
+    /// The item was received from a queue by a consumer.
+    Dequeued,
+}
+
+/// One entry of an item's history: what happened, in which queue, and when.
+///
+/// # Examples
+///
+/// ```
+/// use chunkq::{EventKind, Queue};
+/// let q: Queue<u8> = Queue::new("ingest");
+/// let c = q.subscribe();
+/// q.push(7).unwrap();
+/// let d = c.try_recv().unwrap();
+/// let e = d.events()[0];
+/// assert_eq!((e.kind(), e.queue()), (EventKind::Enqueued, "ingest"));
+/// assert!(e.at() <= d.dequeued_at());
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Event {
+    /// Enqueue or dequeue.
+    kind: EventKind,
+    /// The queue's name (interned, see `intern`).
+    queue: &'static str,
+    /// When, in nanoseconds since the Unix epoch.
+    at: u64,
+}
+
+impl Event {
+    /// Builds an event.
+    pub(crate) fn new(kind: EventKind, queue: &'static str, at: u64) -> Self {
+        Self { kind, queue, at }
+    }
+
+    /// What happened.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use chunkq::{EventKind, Queue};
+    /// # let q: Queue<u8> = Queue::new("a"); let c = q.subscribe(); q.push(1).unwrap();
+    /// assert_eq!(c.try_recv().unwrap().events()[0].kind(), EventKind::Enqueued);
+    /// ```
+    pub fn kind(&self) -> EventKind {
+        self.kind
+    }
+
+    /// The name of the queue it happened in.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use chunkq::Queue;
+    /// # let q: Queue<u8> = Queue::new("a"); let c = q.subscribe(); q.push(1).unwrap();
+    /// assert_eq!(c.try_recv().unwrap().events()[0].queue(), "a");
+    /// ```
+    pub fn queue(&self) -> &str {
+        self.queue
+    }
+
+    /// When it happened (wall clock, see [`crate::Clock`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use chunkq::Queue;
+    /// # let q: Queue<u8> = Queue::new("a"); let c = q.subscribe(); q.push(1).unwrap();
+    /// assert!(c.try_recv().unwrap().events()[0].at() > std::time::UNIX_EPOCH);
+    /// ```
+    pub fn at(&self) -> SystemTime {
+        to_system_time(self.at)
+    }
+
+    /// When it happened, in nanoseconds since the Unix epoch.
+    pub(crate) fn at_nanos(&self) -> u64 {
+        self.at
+    }
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("kind", &self.kind)
+            .field("queue", &self.queue)
+            .field("at", &self.at())
+            .finish()
+    }
+}
+
+/// An item's history: one event for an item pushed fresh (no allocation), or
+/// the whole trail of a forwarded item.
+#[derive(Clone, Debug)]
+pub(crate) enum History {
+    /// A fresh item: only its enqueue into this queue.
+    Fresh([Event; 1]),
+    /// A forwarded item: every event so far, the enqueue here last.
+    Forwarded(Box<[Event]>),
+}
+
+impl History {
+    /// The events, oldest first.
+    pub(crate) fn as_slice(&self) -> &[Event] {
+        match self {
+            History::Fresh(e) => e,
+            History::Forwarded(v) => v,
+        }
+    }
+}
+
+/// A payload in its envelope: UUID, creation time, sequence number in the
+/// queue that holds it, and the history of its travels.
+///
+/// Consumers see items through a [`Delivery`], which derefs to `Item`.
+///
+/// # Examples
+///
+/// ```
+/// use chunkq::Queue;
+/// let q: Queue<String> = Queue::new("jobs");
+/// let c = q.subscribe();
+/// let id = q.push("build".to_string()).unwrap();
+/// let item = c.try_recv().unwrap();
+/// assert_eq!(item.id(), id);
+/// assert_eq!(item.payload(), "build");
+/// assert_eq!(item.seq(), 0);
+/// ```
+pub struct Item<T> {
+    /// The item's identity; kept when it is forwarded to another queue.
+    id: Uuid,
+    /// Its sequence number in the queue that holds this envelope.
+    seq: u64,
+    /// When it was first pushed anywhere (ns since the Unix epoch).
+    created: u64,
+    /// Everything that happened to it, oldest first; the last event is its
+    /// enqueue into this queue, whose time is what the TTL counts from.
+    history: History,
+    /// The user's value.
+    payload: T,
+    /// Loom witness: written when the envelope is built, read on every
+    /// delivery, so loom flags a read not ordered after publication.
+    #[cfg(loom)]
+    witness: crate::sync::UnsafeCell<u8>,
+}
+
+impl<T> Item<T> {
+    /// Builds an envelope.
+    pub(crate) fn new(id: Uuid, seq: u64, created: u64, history: History, payload: T) -> Self {
+        let item = Self {
+            id,
+            seq,
+            created,
+            history,
+            payload,
+            #[cfg(loom)]
+            witness: crate::sync::UnsafeCell::new(0),
+        };
+        #[cfg(loom)]
+        // SAFETY: the item is not shared yet; this is its only access.
+        item.witness.with_mut(|w| unsafe { *w = 1 });
+        item
+    }
+
+    /// Loom: records a read of the envelope (see `witness`).
+    #[inline]
+    pub(crate) fn touch(&self) {
+        #[cfg(loom)]
+        // SAFETY: only reads happen after publication; loom checks that this
+        // read is ordered after the write in `new`.
+        self.witness
+            .with(|w| assert_eq!(unsafe { *w }, 1, "read of an unpublished item"));
+    }
+
+    /// The item's UUID (v7), the same in every queue it is forwarded to.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use chunkq::Queue;
+    /// let q: Queue<u8> = Queue::new("a");
+    /// let c = q.subscribe();
+    /// let id = q.push(1).unwrap();
+    /// assert_eq!(c.try_recv().unwrap().id(), id);
+    /// ```
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+
+    /// The payload.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use chunkq::Queue;
+    /// let q: Queue<Vec<u8>> = Queue::new("a");
+    /// let c = q.subscribe();
+    /// q.push(vec![1, 2]).unwrap();
+    /// assert_eq!(c.try_recv().unwrap().payload(), &vec![1, 2]);
+    /// ```
+    pub fn payload(&self) -> &T {
+        self.touch();
+        &self.payload
+    }
+
+    /// When the item was first pushed into any queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use chunkq::Queue;
+    /// let q: Queue<u8> = Queue::new("a");
+    /// let c = q.subscribe();
+    /// let before = std::time::SystemTime::now();
+    /// q.push(1).unwrap();
+    /// assert!(c.try_recv().unwrap().created() >= before - std::time::Duration::from_millis(5));
+    /// ```
+    pub fn created(&self) -> SystemTime {
+        to_system_time(self.created)
+    }
+
+    /// Its sequence number in this queue: 0 for the first item ever pushed,
+    /// then one more per push.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use chunkq::Queue;
+    /// let q: Queue<u8> = Queue::new("a");
+    /// let c = q.subscribe();
+    /// q.push(1).unwrap();
+    /// q.push(2).unwrap();
+    /// assert_eq!(c.try_recv().unwrap().seq(), 0);
+    /// assert_eq!(c.try_recv().unwrap().seq(), 1);
+    /// ```
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The item's history, oldest first; the last event is its enqueue into
+    /// this queue. (A delivery's own dequeue is [`Delivery::dequeue_event`].)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chunkq::{EventKind, Queue};
+    /// let a: Queue<u8> = Queue::new("a");
+    /// let b: Queue<u8> = Queue::new("b");
+    /// let (ca, cb) = (a.subscribe(), b.subscribe());
+    /// a.push(1).unwrap();
+    /// b.forward(&ca.try_recv().unwrap()).unwrap();
+    /// let kinds: Vec<_> = cb.try_recv().unwrap().events().iter().map(|e| (e.kind(), e.queue().to_string())).collect();
+    /// assert_eq!(kinds, [
+    ///     (EventKind::Enqueued, "a".to_string()),
+    ///     (EventKind::Dequeued, "a".to_string()),
+    ///     (EventKind::Enqueued, "b".to_string()),
+    /// ]);
+    /// ```
+    pub fn events(&self) -> &[Event] {
+        self.history.as_slice()
+    }
+
+    /// When the item was pushed into this queue: the start of its TTL.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use chunkq::Queue;
+    /// let q: Queue<u8> = Queue::new("a");
+    /// let c = q.subscribe();
+    /// q.push(1).unwrap();
+    /// let d = c.try_recv().unwrap();
+    /// assert_eq!(d.enqueued(), d.events().last().unwrap().at());
+    /// ```
+    pub fn enqueued(&self) -> SystemTime {
+        to_system_time(self.enqueued_nanos())
+    }
+
+    /// See [`Item::enqueued`]; nanoseconds since the Unix epoch.
+    pub(crate) fn enqueued_nanos(&self) -> u64 {
+        self.history
+            .as_slice()
+            .last()
+            .map_or(self.created, Event::at_nanos)
+    }
+
+    /// Creation time in ns (crate-internal, for forwarding).
+    pub(crate) fn created_nanos(&self) -> u64 {
+        self.created
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Item<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Item")
+            .field("id", &self.id)
+            .field("seq", &self.seq)
+            .field("created", &self.created())
+            .field("events", &self.events())
+            .field("payload", &self.payload)
+            .finish()
+    }
+}
+
+/// An item as one consumer received it: the shared [`Item`] (through
+/// `Deref`), plus which consumer took it from which queue, and when.
+///
+/// # Examples
+///
+/// ```
+/// use chunkq::Queue;
+/// let q: Queue<u32> = Queue::new("ticks");
+/// let c = q.subscribe();
+/// q.push(42).unwrap();
+/// let d = c.try_recv().unwrap();
+/// assert_eq!(*d.payload(), 42);
+/// assert_eq!(d.consumer_id(), c.id());
+/// assert_eq!(d.queue(), "ticks");
+/// ```
+pub struct Delivery<T> {
+    /// The shared envelope.
+    item: Arc<Item<T>>,
+    /// The consumer (group) that dequeued it.
+    consumer: Uuid,
+    /// When it was dequeued (ns since the Unix epoch).
+    at: u64,
+    /// The queue it was dequeued from (interned).
+    queue: &'static str,
+}
+
+impl<T> Delivery<T> {
+    /// Wraps a counted reference to a published item.
+    pub(crate) fn new(item: Arc<Item<T>>, consumer: Uuid, at: u64, queue: &'static str) -> Self {
+        item.touch();
+        Self {
+            item,
+            consumer,
+            at,
+            queue,
+        }
+    }
+
+    /// The UUID of the consumer that received it ([`crate::Consumer::id`];
+    /// clones of a consumer share it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use chunkq::Queue;
+    /// let q: Queue<u8> = Queue::new("a");
+    /// let c = q.subscribe();
+    /// q.push(1).unwrap();
+    /// assert_eq!(c.try_recv().unwrap().consumer_id(), c.id());
+    /// ```
+    pub fn consumer_id(&self) -> Uuid {
+        self.consumer
+    }
+
+    /// When it was dequeued.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use chunkq::Queue;
+    /// let q: Queue<u8> = Queue::new("a");
+    /// let c = q.subscribe();
+    /// q.push(1).unwrap();
+    /// let d = c.try_recv().unwrap();
+    /// assert!(d.dequeued_at() >= d.enqueued());
+    /// ```
+    pub fn dequeued_at(&self) -> SystemTime {
+        to_system_time(self.at)
+    }
+
+    /// The name of the queue it was dequeued from.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use chunkq::Queue;
+    /// let q: Queue<u8> = Queue::new("inbox");
+    /// let c = q.subscribe();
+    /// q.push(1).unwrap();
+    /// assert_eq!(c.try_recv().unwrap().queue(), "inbox");
+    /// ```
+    pub fn queue(&self) -> &str {
+        self.queue
+    }
+
+    /// The dequeue as an [`Event`] (what [`crate::Queue::forward`] appends to
+    /// the history).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chunkq::{EventKind, Queue};
+    /// let q: Queue<u8> = Queue::new("a");
+    /// let c = q.subscribe();
+    /// q.push(1).unwrap();
+    /// let d = c.try_recv().unwrap();
+    /// assert_eq!(d.dequeue_event().kind(), EventKind::Dequeued);
+    /// assert_eq!(d.dequeue_event().at(), d.dequeued_at());
+    /// ```
+    pub fn dequeue_event(&self) -> Event {
+        Event::new(EventKind::Dequeued, self.queue, self.at)
+    }
+
+    /// The payload by value, if no other consumer still holds this item;
+    /// otherwise the delivery back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use chunkq::Queue;
+    /// let q: Queue<String> = Queue::new("a");
+    /// let c = q.subscribe();
+    /// q.push("x".into()).unwrap();
+    /// let d = c.try_recv().unwrap();
+    /// // The queue still retains the item, so it is shared:
+    /// let d = d.try_into_payload().unwrap_err();
+    /// assert_eq!(d.payload(), "x");
+    /// ```
+    pub fn try_into_payload(self) -> Result<T, Self> {
+        let Self {
+            item,
+            consumer,
+            at,
+            queue,
+        } = self;
+        match Arc::try_unwrap(item) {
+            Ok(item) => Ok(item.payload),
+            Err(item) => Err(Self {
+                item,
+                consumer,
+                at,
+                queue,
+            }),
+        }
+    }
+}
+
+impl<T> Deref for Delivery<T> {
+    type Target = Item<T>;
+    fn deref(&self) -> &Item<T> {
+        &self.item
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Delivery<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Delivery")
+            .field("item", &*self.item)
+            .field("consumer", &self.consumer)
+            .field("queue", &self.queue)
+            .field("dequeued_at", &self.dequeued_at())
+            .finish()
+    }
+}

@@ -1,0 +1,208 @@
+//! Errors. Every error that refuses a payload hands it back.
+
+use std::error::Error;
+use std::fmt;
+
+/// Why [`crate::Queue::push`] refused an item; the payload comes back.
+///
+/// # Examples
+///
+/// ```
+/// use chunkq::{PushError, Queue};
+/// let q: Queue<u32> = Queue::new("a");
+/// q.close();
+/// match q.push(7) {
+///     Err(PushError::Closed(v)) => assert_eq!(v, 7),
+///     other => panic!("{other:?}"),
+/// }
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum PushError<T> {
+    /// The memory budget is full and the policy is `Overflow::Reject`, or the
+    /// payload alone is larger than the whole budget.
+    Full(T),
+    /// The queue is closed.
+    Closed(T),
+}
+
+impl<T> PushError<T> {
+    /// The payload that was not pushed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use chunkq::{PushError, Queue};
+    /// let q: Queue<String> = Queue::new("a");
+    /// q.close();
+    /// assert_eq!(q.push("x".into()).unwrap_err().into_inner(), "x");
+    /// ```
+    pub fn into_inner(self) -> T {
+        match self {
+            PushError::Full(v) | PushError::Closed(v) => v,
+        }
+    }
+
+    /// Whether the budget was full.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use chunkq::PushError;
+    /// assert!(PushError::Full(1).is_full());
+    /// ```
+    pub fn is_full(&self) -> bool {
+        matches!(self, PushError::Full(_))
+    }
+
+    /// Whether the queue was closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use chunkq::PushError;
+    /// assert!(PushError::Closed(1).is_closed());
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        matches!(self, PushError::Closed(_))
+    }
+}
+
+impl<T> fmt::Debug for PushError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PushError::Full(_) => "Full(..)".fmt(f),
+            PushError::Closed(_) => "Closed(..)".fmt(f),
+        }
+    }
+}
+
+impl<T> fmt::Display for PushError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PushError::Full(_) => "pushing into a full queue".fmt(f),
+            PushError::Closed(_) => "pushing into a closed queue".fmt(f),
+        }
+    }
+}
+
+impl<T> Error for PushError<T> {}
+
+/// Why [`crate::Consumer::try_recv`] returned no item.
+///
+/// # Examples
+///
+/// ```
+/// use chunkq::{Queue, TryRecvError};
+/// let q: Queue<u8> = Queue::new("a");
+/// let c = q.subscribe();
+/// assert_eq!(c.try_recv().unwrap_err(), TryRecvError::Empty);
+/// q.close();
+/// assert_eq!(c.try_recv().unwrap_err(), TryRecvError::Closed);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TryRecvError {
+    /// Nothing to read now.
+    Empty,
+    /// The queue is closed and this consumer has read everything retained.
+    Closed,
+}
+
+impl fmt::Display for TryRecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TryRecvError::Empty => "receiving from an empty queue".fmt(f),
+            TryRecvError::Closed => "receiving from a closed and drained queue".fmt(f),
+        }
+    }
+}
+
+impl Error for TryRecvError {}
+
+/// [`crate::Consumer::recv`] found the queue closed and drained.
+///
+/// # Examples
+///
+/// ```
+/// use chunkq::{Queue, RecvError};
+/// let q: Queue<u8> = Queue::new("a");
+/// let c = q.subscribe();
+/// q.close();
+/// assert_eq!(c.recv().unwrap_err(), RecvError);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RecvError;
+
+impl fmt::Display for RecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        "receiving from a closed and drained queue".fmt(f)
+    }
+}
+
+impl Error for RecvError {}
+
+/// Why [`crate::Consumer::recv_timeout`] returned no item.
+///
+/// # Examples
+///
+/// ```
+/// use chunkq::{Queue, RecvTimeoutError};
+/// use std::time::Duration;
+/// let q: Queue<u8> = Queue::new("a");
+/// let c = q.subscribe();
+/// assert_eq!(c.recv_timeout(Duration::from_millis(1)).unwrap_err(), RecvTimeoutError::Timeout);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RecvTimeoutError {
+    /// Nothing arrived in time.
+    Timeout,
+    /// The queue is closed and this consumer has read everything retained.
+    Closed,
+}
+
+impl fmt::Display for RecvTimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecvTimeoutError::Timeout => "timed out waiting on receive".fmt(f),
+            RecvTimeoutError::Closed => "receiving from a closed and drained queue".fmt(f),
+        }
+    }
+}
+
+impl Error for RecvTimeoutError {}
+
+/// An invalid [`crate::Builder`] setting.
+///
+/// # Examples
+///
+/// ```
+/// use chunkq::{ConfigError, Queue};
+/// let r = Queue::<u8>::builder("a").memory_limit(0).build();
+/// assert_eq!(r.unwrap_err(), ConfigError::ZeroMemoryLimit);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `memory_limit(0)`: nothing could ever be pushed.
+    ZeroMemoryLimit,
+    /// `ttl(Duration::ZERO)`: every item would expire at once.
+    ZeroTtl,
+    /// `sweep_interval(Some(Duration::ZERO))`: the sweeper would spin.
+    ZeroSweepInterval,
+    /// The operating system refused to start the sweeper thread.
+    SweeperSpawn,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::ZeroMemoryLimit => "memory_limit must be greater than zero".fmt(f),
+            ConfigError::ZeroTtl => "ttl must be greater than zero".fmt(f),
+            ConfigError::ZeroSweepInterval => {
+                "sweep_interval must be greater than zero (use None for no sweeper)".fmt(f)
+            }
+            ConfigError::SweeperSpawn => "cannot start the sweeper thread".fmt(f),
+        }
+    }
+}
+
+impl Error for ConfigError {}

@@ -1,0 +1,234 @@
+//! A consumer group's shared state (the cursor every clone of a
+//! [`crate::Consumer`] shares), its miss counters and notices, and the
+//! registry of groups that retention walks.
+//!
+//! # The cursor
+//! `cursor` holds the next sequence number the group will read. It only ever
+//! grows, and it moves only by compare-and-swap:
+//! - a read of item `c` moves it `c → c + 1` and delivers `c`;
+//! - whoever finds it below `head` (a clone in `try_recv`, the thread that
+//!   moved `head`, any later remover) moves it `c → h` and counts the `h - c`
+//!   items as missed, with the cause that `head`'s word carries.
+//!
+//! Because each move is one CAS from the value it accounts for, every
+//! sequence number at or after the group's start is passed exactly once:
+//! delivered or counted, never both, never neither (DESIGN.md invariant 2).
+//! Why the counted cause is the right one is proved in `log.rs`.
+//!
+//! While a group is being registered its cursor carries [`JOINING`]: no
+//! remover counts anything for it, and the first thread to see it replaces it
+//! by a start position read *after* the group became visible (see
+//! `Log::join`).
+
+use crate::chunk::Chunk;
+use crate::sync::epoch::{Atomic, Guard, Shared};
+use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering};
+use crate::wait::Signal;
+use crossbeam_utils::CachePadded;
+use uuid::Uuid;
+
+/// Cursor flag: the group is registering and has no start position yet.
+pub(crate) const JOINING: u64 = 1 << 63;
+
+/// Where a new consumer starts reading.
+///
+/// # Examples
+///
+/// ```
+/// use chunkq::{Queue, Start};
+/// let q: Queue<u8> = Queue::new("a");
+/// q.push(1).unwrap();
+/// let old = q.subscribe_from(Start::Oldest);
+/// let new = q.subscribe_from(Start::Latest);
+/// q.push(2).unwrap();
+/// assert_eq!(*old.try_recv().unwrap().payload(), 1);
+/// assert_eq!(*new.try_recv().unwrap().payload(), 2);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Start {
+    /// At the oldest item still retained (the default).
+    #[default]
+    Oldest,
+    /// After the newest item: only items pushed from now on.
+    Latest,
+}
+
+/// Why a consumer never read some items.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Cause {
+    /// Released because every consumer had read them: counts as no miss.
+    Consumed = 0,
+    /// Their TTL ran out.
+    Expired = 1,
+    /// The memory budget was full under `Overflow::DropOldest`.
+    Evicted = 2,
+}
+
+/// One consumer group: the state all clones of a `Consumer` share.
+pub(crate) struct Group<T> {
+    /// The group's UUID ([`crate::Consumer::id`]).
+    pub(crate) id: Uuid,
+    /// Next sequence number to read, or `JOINING | 0` while registering. On
+    /// its own cache line: clones CAS it on every read.
+    pub(crate) cursor: CachePadded<AtomicU64>,
+    /// Where the group asked to start.
+    pub(crate) start: Start,
+    /// Running total of items this group missed by expiry.
+    pub(crate) expired: AtomicU64,
+    /// Running total of items this group missed by eviction.
+    pub(crate) evicted: AtomicU64,
+    /// Expired count not yet taken by a `Notifications` receiver.
+    pub(crate) pending_expired: AtomicU64,
+    /// Evicted count not yet taken by a `Notifications` receiver.
+    pub(crate) pending_evicted: AtomicU64,
+    /// Time (ns since the Unix epoch) of the latest miss counted.
+    pub(crate) last_miss_at: AtomicU64,
+    /// Wakes `Notifications` receivers blocked in `recv_timeout`.
+    pub(crate) notices: Signal,
+    /// The chunk this group read from last: a counted reference (see
+    /// `chunk.rs`), so a lagging group finds its chunk in O(1). Null at first.
+    pub(crate) hint: Atomic<Chunk<T>>,
+    /// Live `Consumer` handles (clones) of this group; the last one to drop
+    /// deregisters the group.
+    pub(crate) handles: AtomicUsize,
+}
+
+impl<T> Group<T> {
+    /// A group about to register: cursor `JOINING`, one handle.
+    pub(crate) fn new(start: Start) -> Self {
+        Self {
+            id: crate::id::uuid_v7(),
+            cursor: CachePadded::new(AtomicU64::new(JOINING)),
+            start,
+            expired: AtomicU64::new(0),
+            evicted: AtomicU64::new(0),
+            pending_expired: AtomicU64::new(0),
+            pending_evicted: AtomicU64::new(0),
+            last_miss_at: AtomicU64::new(0),
+            notices: Signal::new(),
+            hint: Atomic::null(),
+            handles: AtomicUsize::new(1),
+        }
+    }
+
+    /// Counts `n` items this group will never read, and notifies.
+    pub(crate) fn count_missed(&self, n: u64, cause: Cause, now: u64) {
+        // Relaxed on the counters: they are statistics; the CAS on `cursor`
+        // that preceded this call is what makes the count exactly-once.
+        let (total, pending) = match cause {
+            Cause::Consumed => return,
+            Cause::Expired => (&self.expired, &self.pending_expired),
+            Cause::Evicted => (&self.evicted, &self.pending_evicted),
+        };
+        total.fetch_add(n, Ordering::Relaxed);
+        self.last_miss_at.fetch_max(now, Ordering::Relaxed);
+        // SeqCst: the change a `Notifications` waiter re-checks; pairs with
+        // the SeqCst `waiters` load in `Signal::notify` (see `wait.rs`).
+        pending.fetch_add(n, Ordering::SeqCst);
+        self.notices.notify();
+    }
+
+    /// Points the hint at `chunk` (loaded under `guard`), taking a counted
+    /// reference, and releases the previous one. Does nothing if the chunk is
+    /// already on its way to the collector.
+    pub(crate) fn set_hint(&self, chunk: Shared<'_, Chunk<T>>, guard: &Guard) {
+        // SAFETY: `chunk` was loaded under `guard` from the list or a hint, so
+        // it is not freed before `guard` is dropped.
+        if !unsafe { chunk.deref() }.try_acquire() {
+            return;
+        }
+        // AcqRel: Release publishes the reference we took; Acquire pairs
+        // with the swap of a clone that stored the previous hint.
+        let old = self.hint.swap(chunk, Ordering::AcqRel, guard);
+        if !old.is_null() {
+            // SAFETY: the hint owned one counted reference to `old`, which the
+            // swap handed to us.
+            unsafe { Chunk::release(old, guard) };
+        }
+    }
+
+    /// Drops the hint's reference (deregistration).
+    pub(crate) fn clear_hint(&self, guard: &Guard) {
+        let old = self.hint.swap(Shared::null(), Ordering::AcqRel, guard);
+        if !old.is_null() {
+            // SAFETY: as in `set_hint`.
+            unsafe { Chunk::release(old, guard) };
+        }
+    }
+}
+
+/// The registered groups: an immutable snapshot (a `Vec`) replaced
+/// copy-on-write under a mutex, read without a lock under an epoch guard.
+/// Registering and deregistering take the mutex; removal and trimming only
+/// load the snapshot.
+pub(crate) struct Registry<T> {
+    /// The current snapshot; never null.
+    snapshot: Atomic<Vec<Arc<Group<T>>>>,
+    /// Serialises writers of `snapshot`.
+    writers: Mutex<()>,
+}
+
+impl<T> Registry<T> {
+    /// An empty registry.
+    pub(crate) fn new() -> Self {
+        Self {
+            snapshot: Atomic::new(Vec::new()),
+            writers: Mutex::new(()),
+        }
+    }
+
+    /// The current groups.
+    pub(crate) fn load<'g>(&self, guard: &'g Guard) -> &'g [Arc<Group<T>>] {
+        // SeqCst: pairs with the SeqCst store in `replace`; the proof in
+        // `log.rs` orders this load against `head` loads.
+        let s = self.snapshot.load(Ordering::SeqCst, guard);
+        // SAFETY: never null; a replaced snapshot is destroyed only through
+        // the epoch collector, after `guard` is dropped.
+        unsafe { s.deref() }
+    }
+
+    /// Replaces the snapshot with `f(current)`.
+    fn replace(&self, guard: &Guard, f: impl FnOnce(&[Arc<Group<T>>]) -> Vec<Arc<Group<T>>>) {
+        let _w = self.writers.lock().unwrap_or_else(|e| e.into_inner());
+        let next = f(self.load(guard));
+        // SeqCst: pairs with the SeqCst load in `load`.
+        let old = self.snapshot.swap(
+            crate::sync::epoch::Owned::new(next),
+            Ordering::SeqCst,
+            guard,
+        );
+        // SAFETY: `old` is unreachable from now on; readers that loaded it
+        // are pinned, and the collector waits for them.
+        unsafe { guard.defer_destroy(old) };
+    }
+
+    /// Adds a group.
+    pub(crate) fn add(&self, group: Arc<Group<T>>, guard: &Guard) {
+        self.replace(guard, |cur| {
+            let mut v = cur.to_vec();
+            v.push(group);
+            v
+        });
+    }
+
+    /// Removes a group.
+    pub(crate) fn remove(&self, group: &Arc<Group<T>>, guard: &Guard) {
+        self.replace(guard, |cur| {
+            cur.iter()
+                .filter(|g| !Arc::ptr_eq(g, group))
+                .cloned()
+                .collect()
+        });
+    }
+}
+
+impl<T> Drop for Registry<T> {
+    fn drop(&mut self) {
+        // SAFETY: we are the unique owner; the snapshot is not shared.
+        unsafe {
+            let guard = crate::sync::epoch::unprotected();
+            let s = self.snapshot.load(Ordering::Relaxed, guard);
+            drop(s.into_owned());
+        }
+    }
+}

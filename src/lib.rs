@@ -1,0 +1,120 @@
+//! # chunkq
+//!
+//! A lock-free, memory-bounded, time-aware multi-producer multi-consumer
+//! queue for in-process pipelines.
+//!
+//! - Many threads [`Queue::push`] into a named queue. The queue is a log:
+//!   every [`Consumer`] made by [`Queue::subscribe`] has its own cursor and
+//!   reads every retained item, in one total order (sequence numbers; one
+//!   producer's items in its push order).
+//! - Cloning a consumer shares its cursor: the clones compete and each item
+//!   goes to exactly one of them (a consumer group, classic MPMC work
+//!   sharing).
+//! - Items are retained until every consumer has read them, their TTL runs
+//!   out, or the memory budget forces a choice ([`Overflow`]). Each consumer
+//!   is told *exactly* how many items it never read, and why
+//!   ([`Consumer::missed`], [`Consumer::notifications`]).
+//! - Each item travels in an envelope ([`Item`]): UUID v7, creation time,
+//!   sequence number and an event history that grows when it is
+//!   [forwarded](Queue::forward) to another queue.
+//!
+//! `push` and `try_recv` take no lock: a push is a CAS on the memory counter,
+//! a `fetch_add` on the tail and a `Release` store; a read is a CAS on the
+//! consumer's cursor. Memory is reclaimed with crossbeam-epoch.
+//!
+//! ```
+//! use chunkq::{Queue, TryRecvError};
+//!
+//! let q: Queue<String> = Queue::new("events");
+//! let audit = q.subscribe();          // sees everything
+//! let workers = q.subscribe();        // a group...
+//! let worker2 = workers.clone();      // ...of two competing members
+//!
+//! q.push("a".into()).unwrap();
+//! q.push("b".into()).unwrap();
+//!
+//! assert_eq!(audit.try_recv().unwrap().payload(), "a");
+//! assert_eq!(audit.try_recv().unwrap().payload(), "b");
+//! assert_eq!(workers.try_recv().unwrap().payload(), "a");
+//! assert_eq!(worker2.try_recv().unwrap().payload(), "b");
+//! assert_eq!(workers.try_recv().unwrap_err(), TryRecvError::Empty);
+//! ```
+//!
+//! # Choosing a start position
+//! [`Queue::subscribe`] starts at the oldest item still retained, so a late
+//! consumer catches up on history; [`Queue::subscribe_from`] with
+//! [`Start::Latest`] sees only items pushed after it subscribed.
+//!
+//! # What "missed" means
+//! For every consumer group, each item pushed after it subscribed is either
+//! delivered to exactly one member exactly once, or counted exactly once in
+//! [`Consumer::missed`] as `expired` or `evicted`: never both, never neither,
+//! whatever the interleaving. Items released because every consumer had
+//! read them are not missed by anyone. A consumer that subscribes while items
+//! are being released starts after them.
+//!
+//! Counts are delivered as [`Notice`]s on [`Consumer::notifications`] the
+//! moment the remover passes the consumer's cursor; notices nobody receives
+//! coalesce (they never pile up).
+//!
+//! # Expiry
+//! An item expires `ttl` after its enqueue into this queue. Expiry happens in
+//! sweeps: a background thread every `sweep_interval` (default 30 s), or
+//! [`Queue::expire_now`]. Between two sweeps an item older than its TTL is
+//! still retained and may still be delivered (then it is not missed). A sweep
+//! retires a whole chunk of items at once from the chunk's newest timestamp,
+//! without opening the items.
+//!
+//! # Memory
+//! The budget ([`Builder::memory_limit`], default 1 MiB) counts *estimated*
+//! bytes: the payload's size and heap size ([`EstimateSize`], or a closure),
+//! the envelope, its history, the slot and a share of the chunk. The count is
+//! reserved before an item gets its sequence number and never exceeds the
+//! limit. When an item leaves, its bytes are released at once; the memory
+//! itself is freed a little later, when crossbeam-epoch's collector runs and
+//! the last [`Delivery`] of the item is dropped.
+//!
+//! Items every consumer has read are released a chunk (1000 items) at a
+//! time: when a consumer leaves a chunk, when a push finds the budget full,
+//! and on every sweep. With no consumer at all, items stay until they expire
+//! or are evicted, so a late subscriber can read them.
+//!
+//! # Closing
+//! [`Queue::close`] (or dropping the last `Queue` handle) makes pushes fail
+//! with [`PushError::Closed`]; consumers read what is retained, then get
+//! [`TryRecvError::Closed`] / [`RecvError`]. Blocked receivers wake up.
+//!
+//! # Waiting
+//! [`Consumer::recv`] parks the thread. Producers wake parked consumers
+//! through an eventcount, so a push pays one atomic load when nobody waits.
+//! A reader that reaches a slot whose producer reserved it but has not
+//! published it yet waits for it (briefly, spinning); it never skips it.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
+
+mod chunk;
+mod clock;
+mod consumer;
+mod envelope;
+mod error;
+mod group;
+mod id;
+mod log;
+mod queue;
+mod size;
+mod sweeper;
+mod sync;
+mod wait;
+
+pub use clock::Clock;
+pub use consumer::{Consumer, Missed, Notice, Notifications};
+pub use envelope::{Delivery, Event, EventKind, Item};
+pub use error::{ConfigError, PushError, RecvError, RecvTimeoutError, TryRecvError};
+pub use group::Start;
+pub use queue::{
+    Builder, DEFAULT_MEMORY_LIMIT, DEFAULT_SWEEP_INTERVAL, DEFAULT_TTL, FnSizer, Overflow, Queue,
+    TraitSizer,
+};
+pub use size::EstimateSize;
+pub use uuid::Uuid;

@@ -1,0 +1,792 @@
+//! The chunked log: an append-only linked list of chunks, with an atomic
+//! `tail` where producers reserve sequence numbers, an atomic `head` that
+//! retention advances, a memory counter, and the registry of consumer groups.
+//!
+//! # State
+//! - `tail`: the next sequence number to hand out; bit 63 is `CLOSED`.
+//! - `head`: the oldest retained sequence number in bits 0..62, and in bits
+//!   62..64 the [`Cause`] of the move that set it. `head <= tail` always.
+//! - `head_chunk`: the oldest chunk still linked (`index * CAP <= head`);
+//!   `tail_chunk`: a producer's hint, never behind `head_chunk`'s successor
+//!   for long (see [`Log::chunk_for_push`]).
+//! - `used`: accounted bytes of every item reserved or retained.
+//!
+//! # Push (no lock)
+//! 1. Reserve the item's bytes: CAS `used → used + bytes` while it stays
+//!    `<= limit` (*before* the sequence number, so a refused push leaves no
+//!    hole in the sequence).
+//! 2. `tail.fetch_add(1)` reserves sequence number `s` (if `CLOSED` was set,
+//!    give the bytes back and fail).
+//! 3. Find chunk `s / CAP`, installing it by CAS on the predecessor's `next`
+//!    if needed; the producer of a chunk's first slot installs the following
+//!    chunk ahead of need.
+//! 4. Store the slot's size (Relaxed), raise the chunk's `newest` time, and
+//!    publish the item pointer with a `Release` store.
+//!
+//! # Removal: moving `head` (no lock)
+//! Expiry, eviction and trimming (releasing what every group has read) all
+//! go through [`Log::advance`], which moves `head` from `h` to `h1` (within
+//! one chunk) in three steps:
+//! 1. *Help*: bring every registered cursor up to `h`, counting with the
+//!    cause in `head`'s word ([`Log::help`]).
+//! 2. *Claim*: CAS `head` from the word read in step 1 to `h1 | cause`. Only
+//!    one thread claims a range. Every slot in `[h, h1)` is published (the
+//!    deciding closure checks it), so `head` never passes a slot whose
+//!    producer is mid-push (invariant 6).
+//! 3. *Finish*: detach the slots of `[h, h1)` (swap to null, defer the drop
+//!    of the items to the epoch collector), give their bytes back, help every
+//!    cursor up to the new head (so notices go out now), and unlink chunks
+//!    that lie wholly below `head`.
+//!
+//! # Why each miss is counted with the right cause
+//! A cursor move `c → h` (by anyone) counts `h - c` items with `cause(h)`.
+//! That is right iff every item of `[c, h)` was removed by the move that set
+//! `h`, i.e. `c >= prev(h)`, the head value it replaced. Suppose a cursor
+//! holds `c < prev(h)` when someone moves it. The thread `P` that installed
+//! `h` first loaded `prev(h)`, then the registry, then helped every group in
+//! it up to `prev(h)`. Cursors only grow, so the group was not in `P`'s
+//! snapshot. Then it was still `JOINING` when published after `P`'s registry
+//! load, and its first position came from a `head` load made after that
+//! publication ([`Log::join`]), hence after `P` loaded `prev(h)`: so
+//! `c >= prev(h)`. Contradiction. (Loads and stores of `head`, cursors and
+//! the registry are all SeqCst, so "after" is the single total order.)
+//!
+//! A `Consumed` move only passes items that every group in the trimming
+//! thread's snapshot had read; the only cursors it can pass are those of
+//! groups registering concurrently, and it counts nothing for them (they
+//! start after it).
+//!
+//! # Reclamation
+//! Items are reference-counted (`Arc`): the slot owns one count until
+//! detached, each delivery one more. Detached items and unlinked chunks are
+//! freed through crossbeam-epoch, so a reader that loaded a pointer under a
+//! guard can still use it. Chunks also count their owners (list link, group
+//! hints; see `chunk.rs`). A pointer is only ever followed when it was loaded
+//! under the current guard from a location that still held it: `head_chunk`,
+//! `tail_chunk`, a group's hint, or `next` of a chunk reached that way. The
+//! `// SAFETY:` comments say why each such chunk is still alive.
+//!
+//! The accounted bytes are released when `head` passes an item; the memory
+//! itself is freed later, when the epoch collector runs and the last delivery
+//! of the item is dropped.
+
+use crate::chunk::{self, Chunk};
+use crate::clock::Clock;
+use crate::envelope::Item;
+use crate::group::{Cause, Group, JOINING, Registry, Start};
+use crate::sync::epoch::{self, Atomic, Guard, Shared};
+use crate::sync::{Arc, AtomicU64, AtomicUsize, CHUNK_CAP, Ordering, Spin};
+use crate::wait::Signal;
+use crossbeam_utils::CachePadded;
+
+/// `tail` flag: the queue is closed.
+const CLOSED: u64 = 1 << 63;
+/// The sequence-number bits of `head`.
+const SEQ_MASK: u64 = (1 << 62) - 1;
+/// Where `head`'s cause sits.
+const CAUSE_SHIFT: u32 = 62;
+/// `final_tail` before `close` has stored it.
+const UNSET: u64 = u64::MAX;
+/// Chunk capacity as a `u64`.
+const CAP: u64 = CHUNK_CAP as u64;
+
+/// `head`'s word for `seq` reached by a move with `cause`.
+fn head_word(seq: u64, cause: Cause) -> u64 {
+    seq | ((cause as u64) << CAUSE_SHIFT)
+}
+
+/// The sequence number in a `head` word.
+pub(crate) fn seq_of(word: u64) -> u64 {
+    word & SEQ_MASK
+}
+
+/// The cause in a `head` word.
+fn cause_of(word: u64) -> Cause {
+    match word >> CAUSE_SHIFT {
+        1 => Cause::Expired,
+        2 => Cause::Evicted,
+        _ => Cause::Consumed,
+    }
+}
+
+/// What a removal's deciding closure says about the range at `head`.
+pub(crate) enum Decision {
+    /// Nothing to remove.
+    Stop,
+    /// Remove up to (excluding) this sequence number, within `head`'s chunk.
+    Advance(u64),
+    /// `head` moved while deciding: read it again.
+    Retry,
+}
+
+/// Why `try_recv` returned no item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Nothing {
+    /// Nothing to read yet.
+    Empty,
+    /// Closed and nothing left to read.
+    Closed,
+}
+
+/// The log. See the module docs.
+pub(crate) struct Log<T> {
+    /// The queue's name (interned), stamped on events and deliveries.
+    pub(crate) name: &'static str,
+    /// The time source for events, TTLs and notices.
+    pub(crate) clock: Clock,
+    /// The memory budget in accounted bytes.
+    pub(crate) limit: usize,
+    /// Next sequence number to hand out; `CLOSED` in bit 63.
+    tail: CachePadded<AtomicU64>,
+    /// `tail` at the moment the queue closed (`UNSET` before): readers stop
+    /// there, ignoring the reservations failed pushes made after it.
+    final_tail: AtomicU64,
+    /// Oldest retained sequence number, and the cause of its last move.
+    head: CachePadded<AtomicU64>,
+    /// Oldest linked chunk; never null.
+    head_chunk: CachePadded<Atomic<Chunk<T>>>,
+    /// Producers' hint: a recent chunk; never null, never behind a chunk
+    /// that was unlinked before the hint was moved past it.
+    tail_chunk: CachePadded<Atomic<Chunk<T>>>,
+    /// Accounted bytes of all reserved and retained items.
+    used: CachePadded<AtomicUsize>,
+    /// The consumer groups.
+    pub(crate) registry: Registry<T>,
+    /// Wakes consumers blocked in `recv`.
+    pub(crate) readable: Signal,
+}
+
+impl<T: Send + Sync + 'static> Log<T> {
+    /// An empty log with chunk 0 installed.
+    pub(crate) fn new(name: &'static str, clock: Clock, limit: usize) -> Self {
+        let first = chunk::alloc::<T>(0).into_shared(
+            // SAFETY: the chunk is not shared yet; no guard is needed.
+            unsafe { epoch::unprotected() },
+        );
+        // The list link owns the first reference; the tail hint is a plain
+        // hint (not counted), kept valid by `retire_chunks`.
+        Self {
+            name,
+            clock,
+            limit,
+            tail: CachePadded::new(AtomicU64::new(0)),
+            final_tail: AtomicU64::new(UNSET),
+            head: CachePadded::new(AtomicU64::new(0)),
+            head_chunk: CachePadded::new(Atomic::from(first)),
+            tail_chunk: CachePadded::new(Atomic::from(first)),
+            used: CachePadded::new(AtomicUsize::new(0)),
+            registry: Registry::new(),
+            readable: Signal::new(),
+        }
+    }
+
+    // ----- positions -------------------------------------------------------
+
+    /// The oldest retained sequence number.
+    pub(crate) fn head_seq(&self) -> u64 {
+        seq_of(self.head.load(Ordering::SeqCst))
+    }
+
+    /// One past the newest reserved sequence number that readers may wait
+    /// for, and whether the queue is closed.
+    pub(crate) fn tail_seq(&self) -> (u64, bool) {
+        // SeqCst: pairs with the producers' SeqCst `fetch_add` and `close`'s
+        // `fetch_or`; `Signal`'s no-lost-wake-up argument needs it.
+        let t = self.tail.load(Ordering::SeqCst);
+        if t & CLOSED == 0 {
+            return (t, false);
+        }
+        let mut spin = Spin::new();
+        loop {
+            // Acquire: pairs with the Release store in `close`.
+            let f = self.final_tail.load(Ordering::Acquire);
+            if f != UNSET {
+                return (f, true);
+            }
+            spin.wait();
+        }
+    }
+
+    /// Retained items (published or about to be).
+    pub(crate) fn len(&self) -> u64 {
+        let h = self.head_seq();
+        self.tail_seq().0.saturating_sub(h)
+    }
+
+    /// Accounted bytes in use.
+    pub(crate) fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// Whether `close` has run.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.tail.load(Ordering::SeqCst) & CLOSED != 0
+    }
+
+    /// Closes the log: later pushes fail, readers drain what is there.
+    pub(crate) fn close(&self) {
+        // SeqCst: pairs with the producers' `fetch_add` (whoever comes first
+        // in the total order wins) and with readers' `tail` loads.
+        let prev = self.tail.fetch_or(CLOSED, Ordering::SeqCst);
+        if prev & CLOSED == 0 {
+            // Release: pairs with the Acquire load in `tail_seq`.
+            self.final_tail.store(prev, Ordering::Release);
+        }
+        self.readable.notify();
+    }
+
+    // ----- memory ------------------------------------------------------------
+
+    /// Reserves `bytes` against the budget; false if they do not fit.
+    pub(crate) fn try_reserve(&self, bytes: usize) -> bool {
+        // Relaxed: the counter orders nothing else; the CAS alone keeps the
+        // sum at or under the limit, whatever the interleaving.
+        let mut cur = self.used.load(Ordering::Relaxed);
+        loop {
+            let Some(next) = cur.checked_add(bytes).filter(|&n| n <= self.limit) else {
+                return false;
+            };
+            match self
+                .used
+                .compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// Gives `bytes` back to the budget.
+    pub(crate) fn unreserve(&self, bytes: usize) {
+        // Relaxed: see `try_reserve`.
+        self.used.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    // ----- push --------------------------------------------------------------
+
+    /// Reserves the next sequence number, or `None` if the queue is closed.
+    pub(crate) fn reserve_seq(&self) -> Option<u64> {
+        // SeqCst: ordered against `close`'s `fetch_or`, against the `head`
+        // CAS of removers (who never pass an unpublished reservation), and
+        // against `Signal`'s `waiters` (see `wait.rs`).
+        let t = self.tail.fetch_add(1, Ordering::SeqCst);
+        (t & CLOSED == 0).then_some(t)
+    }
+
+    /// Publishes `item` at the sequence number `seq` that `reserve_seq` gave
+    /// out, with its accounted `bytes` and enqueue time `at`.
+    pub(crate) fn publish(&self, seq: u64, item: Arc<Item<T>>, bytes: usize, at: u64) {
+        let guard = epoch::pin();
+        let chunk = self.chunk_for_push(seq, &guard);
+        let slot = chunk.slot(seq);
+        // Relaxed: ordered before readers by the Release store below.
+        slot.bytes.store(bytes, Ordering::Relaxed);
+        chunk.newest.fetch_max(at, Ordering::Relaxed);
+        // Release: pairs with the Acquire loads of the slot in `try_recv`,
+        // `decide_expiry`, `decide_eviction` and `detach`.
+        slot.item
+            .store(Arc::into_raw(item).cast_mut(), Ordering::Release);
+        drop(guard);
+        self.readable.notify();
+    }
+
+    /// The chunk for sequence number `seq`, reserved by the caller and not
+    /// yet published.
+    fn chunk_for_push<'g>(&self, seq: u64, guard: &'g Guard) -> &'g Chunk<T> {
+        let index = seq / CAP;
+        // Acquire: pairs with the AcqRel CASes that move the hints.
+        let mut cur = self.tail_chunk.load(Ordering::Acquire, guard);
+        // SAFETY: `tail_chunk` is never null, and a chunk is unlinked only
+        // after the hint was moved off it (`retire_chunks`), and freed only
+        // after a grace period: loaded under `guard`, it is alive.
+        if unsafe { cur.deref() }.index > index {
+            // The hint ran ahead of us (we were preempted for a whole chunk):
+            // start from the oldest linked chunk instead. It is not past our
+            // chunk, because `head` cannot pass our unpublished slot.
+            cur = self.head_chunk.load(Ordering::Acquire, guard);
+        }
+        loop {
+            // SAFETY: `cur` came from a hint, `head_chunk`, or `next` of a
+            // chunk alive under `guard`; unlinking goes in index order and
+            // frees after a grace period, so the successor of a chunk that
+            // was alive when we pinned is alive too.
+            let c = unsafe { cur.deref() };
+            if c.index == index {
+                if seq % CAP == 0 {
+                    // First slot of the chunk: move the hint here and install
+                    // the next chunk ahead of need.
+                    let hint = self.tail_chunk.load(Ordering::Acquire, guard);
+                    // SAFETY: as above.
+                    if unsafe { hint.deref() }.index < index {
+                        // AcqRel: pairs with the Acquire loads of the hint.
+                        let _ = self.tail_chunk.compare_exchange(
+                            hint,
+                            cur,
+                            Ordering::AcqRel,
+                            Ordering::Relaxed,
+                            guard,
+                        );
+                    }
+                    self.next_chunk(c, guard);
+                }
+                return c;
+            }
+            debug_assert!(c.index < index);
+            cur = self.next_chunk(c, guard);
+        }
+    }
+
+    /// The chunk after `c`, installing it if nobody has yet.
+    fn next_chunk<'g>(&self, c: &Chunk<T>, guard: &'g Guard) -> Shared<'g, Chunk<T>> {
+        // Acquire: pairs with the AcqRel install CAS below.
+        let next = c.next.load(Ordering::Acquire, guard);
+        if !next.is_null() {
+            return next;
+        }
+        let fresh = chunk::alloc::<T>(c.index + 1);
+        // AcqRel: Release publishes the initialised chunk to the Acquire
+        // loads of `next`; Acquire (on failure) sees the winner's chunk.
+        match c.next.compare_exchange(
+            Shared::null(),
+            fresh,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+            guard,
+        ) {
+            Ok(installed) => installed,
+            Err(e) => e.current, // ours (`e.new`) was never shared; it drops here
+        }
+    }
+
+    // ----- reading -----------------------------------------------------------
+
+    /// Reads the next item for `group`: the item, or why there is none.
+    /// Waits (spinning) for a slot that is reserved but not yet published.
+    pub(crate) fn try_recv(&self, group: &Group<T>) -> Result<Arc<Item<T>>, Nothing> {
+        let guard = epoch::pin();
+        let mut spin = Spin::new();
+        loop {
+            // SeqCst: cursor, head and tail loads take part in the total
+            // order the accounting proof (module docs) relies on.
+            let c = group.cursor.load(Ordering::SeqCst);
+            debug_assert_eq!(c & JOINING, 0, "handles see registered groups only");
+            let hw = self.head.load(Ordering::SeqCst);
+            let h = seq_of(hw);
+            if c < h {
+                // Items [c, h) left before we read them.
+                self.move_cursor(group, c, hw);
+                continue;
+            }
+            let (t, closed) = self.tail_seq();
+            if c >= t {
+                return Err(if closed {
+                    Nothing::Closed
+                } else {
+                    Nothing::Empty
+                });
+            }
+            let Some(chunk) = self.locate(group, c, &guard) else {
+                // `head` moved past `c`, or the chunk is not installed yet
+                // (its producer is mid-push): look again.
+                spin.wait();
+                continue;
+            };
+            // Acquire: pairs with the Release publication in `publish`.
+            let p = chunk.slot(c).item.load(Ordering::Acquire);
+            if p.is_null() {
+                // Reserved but not yet published (wait for it, never skip
+                // it), or detached because `head` moved (the next loop sees
+                // `c < head`).
+                spin.wait();
+                continue;
+            }
+            // SAFETY: the slot held `p` after we pinned `guard`, and a
+            // detached item's count is released only by a closure deferred
+            // after the detaching swap, which runs after `guard` is gone. So
+            // the allocation is alive and its count is at least 1.
+            let item = unsafe {
+                Arc::increment_strong_count(p);
+                Arc::from_raw(p)
+            };
+            // SeqCst: the claim; exactly one of {this read, a clone's read, a
+            // remover's move} takes `c` (see `group.rs`).
+            if group
+                .cursor
+                .compare_exchange(c, c + 1, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+            {
+                if (c + 1) % CAP == 0 {
+                    // We left a chunk: release what every group has read.
+                    while self.trim_step(&guard) > 0 {}
+                }
+                return Ok(item);
+            }
+        }
+    }
+
+    /// The chunk holding `seq` for `group`, or `None` if `head` has passed
+    /// it or the chunk is not installed yet.
+    fn locate<'g>(&self, group: &Group<T>, seq: u64, guard: &'g Guard) -> Option<&'g Chunk<T>> {
+        let index = seq / CAP;
+        // Acquire: pairs with the AcqRel CAS in `retire_chunks`.
+        let first = self.head_chunk.load(Ordering::Acquire, guard);
+        // SAFETY: `head_chunk` is never null; loaded under `guard`, the chunk
+        // is freed (if ever) after `guard` is dropped.
+        let first_index = unsafe { first.deref() }.index;
+        // Acquire: pairs with the AcqRel swap in `Group::set_hint`.
+        let hint = group.hint.load(Ordering::Acquire, guard);
+        let mut cur = first;
+        if !hint.is_null() {
+            // SAFETY: the hint owns a counted reference; a chunk it drops is
+            // destroyed only after a grace period, so it is alive under
+            // `guard`.
+            let hi = unsafe { hint.deref() }.index;
+            // Only start from the hint if it was still linked when we read
+            // `head_chunk` (index at or after it): then the chunks after it
+            // were linked after we pinned and are alive under `guard`.
+            if hi >= first_index && hi <= index {
+                cur = hint;
+            }
+        }
+        loop {
+            // SAFETY: `cur` is `head_chunk`, a linked hint, or reached from
+            // them by `next`; all were linked after we pinned (see above).
+            let c = unsafe { cur.deref() };
+            if c.index == index {
+                if cur != hint {
+                    group.set_hint(cur, guard);
+                }
+                return Some(c);
+            }
+            if c.index > index {
+                return None;
+            }
+            // Acquire: pairs with the install CAS in `next_chunk`.
+            cur = c.next.load(Ordering::Acquire, guard);
+            if cur.is_null() {
+                return None;
+            }
+        }
+    }
+
+    /// Moves `group`'s cursor from `c` up to `head` word `hw`'s sequence
+    /// number, counting the passed items with `hw`'s cause, if the cursor
+    /// still holds `c`. Returns whether this call moved it.
+    fn move_cursor(&self, group: &Group<T>, c: u64, hw: u64) -> bool {
+        let h = seq_of(hw);
+        debug_assert!(c < h);
+        // SeqCst: the exactly-once claim of [c, h) (see `group.rs`).
+        if group
+            .cursor
+            .compare_exchange(c, h, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            group.count_missed(h - c, cause_of(hw), self.clock.now_nanos());
+            true
+        } else {
+            false
+        }
+    }
+
+    // ----- groups ------------------------------------------------------------
+
+    /// Registers a new group and gives it its start position.
+    pub(crate) fn register(&self, start: Start) -> Arc<Group<T>> {
+        let group = Arc::new(Group::new(start));
+        let guard = epoch::pin();
+        self.registry.add(group.clone(), &guard);
+        self.join(&group);
+        group
+    }
+
+    /// Replaces a `JOINING` cursor by its start position, read now, i.e.
+    /// after the group was published in the registry (the proof in the
+    /// module docs needs exactly this order). Any thread may do it; the CAS
+    /// lets one win.
+    fn join(&self, group: &Group<T>) {
+        let c = group.cursor.load(Ordering::SeqCst);
+        if c & JOINING == 0 {
+            return;
+        }
+        let h = self.head_seq();
+        let pos = match group.start {
+            Start::Oldest => h,
+            // Loaded after `head`, so not below it.
+            Start::Latest => self.tail_seq().0.max(h),
+        };
+        // SeqCst: see `move_cursor`. Failure means another thread joined it.
+        let _ = group
+            .cursor
+            .compare_exchange(c, pos, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    /// Deregisters a group whose last handle dropped.
+    pub(crate) fn deregister(&self, group: &Arc<Group<T>>) {
+        let guard = epoch::pin();
+        self.registry.remove(group, &guard);
+        group.clear_hint(&guard);
+    }
+
+    /// Brings every registered cursor up to at least `hw`'s sequence number
+    /// (step 1 of a removal; also its step 3 with the new word).
+    fn help(&self, hw: u64, guard: &Guard) {
+        let h = seq_of(hw);
+        for group in self.registry.load(guard) {
+            loop {
+                let c = group.cursor.load(Ordering::SeqCst);
+                if c & JOINING != 0 {
+                    self.join(group);
+                    continue;
+                }
+                if c >= h || self.move_cursor(group, c, hw) {
+                    break;
+                }
+            }
+        }
+    }
+
+    // ----- removal -----------------------------------------------------------
+
+    /// One removal step (see the module docs): moves `head` across the range
+    /// `decide` picks within `head`'s chunk, with `cause`. Returns how many
+    /// items it removed (0 when `decide` says `Stop`).
+    fn advance(
+        &self,
+        cause: Cause,
+        guard: &Guard,
+        mut decide: impl FnMut(u64, u64, &Chunk<T>) -> Decision,
+    ) -> u64 {
+        loop {
+            let hw = self.head.load(Ordering::SeqCst);
+            self.help(hw, guard);
+            let h = seq_of(hw);
+            // Acquire: pairs with the AcqRel CAS in `retire_chunks`.
+            let mut cur = self.head_chunk.load(Ordering::Acquire, guard);
+            let chunk = loop {
+                // SAFETY: `head_chunk` or reached from it by `next` under
+                // `guard` (see `locate`).
+                let c = unsafe { cur.deref() };
+                if c.index >= h / CAP {
+                    break c;
+                }
+                cur = c.next.load(Ordering::Acquire, guard);
+                if cur.is_null() {
+                    // `h` sits at the start of a chunk nobody installed yet:
+                    // nothing is retained there.
+                    return 0;
+                }
+            };
+            if chunk.index != h / CAP {
+                continue; // `head` moved on under us
+            }
+            let h1 = match decide(hw, h, chunk) {
+                Decision::Stop => return 0,
+                Decision::Retry => continue,
+                Decision::Advance(h1) => h1,
+            };
+            debug_assert!(h < h1 && h1 <= chunk.end());
+            // SeqCst: the claim of [h, h1); see the module docs.
+            if self
+                .head
+                .compare_exchange(hw, head_word(h1, cause), Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+            {
+                self.detach(chunk, h, h1, guard);
+                self.help(self.head.load(Ordering::SeqCst), guard);
+                self.retire_chunks(guard);
+                return h1 - h;
+            }
+        }
+    }
+
+    /// Detaches the items of `[from, to)` in `chunk` (which this thread just
+    /// removed from the retained range) and gives their bytes back.
+    fn detach(&self, chunk: &Chunk<T>, from: u64, to: u64, guard: &Guard) {
+        let mut bytes = 0;
+        let mut items = Vec::with_capacity((to - from) as usize);
+        for seq in from..to {
+            let slot = chunk.slot(seq);
+            // AcqRel: Acquire pairs with the producer's Release publication
+            // (we own the slot now and will drop the item); Release orders
+            // nothing in particular but keeps the swap a full handover.
+            let p = slot.item.swap(std::ptr::null_mut(), Ordering::AcqRel);
+            debug_assert!(!p.is_null(), "removed a slot that was not published");
+            bytes += slot.bytes.load(Ordering::Relaxed);
+            items.push(Detached(p));
+        }
+        self.unreserve(bytes);
+        // The readers that loaded these pointers before the swap are pinned;
+        // the items' slot counts are released after they unpin.
+        guard.defer(move || drop(items));
+    }
+
+    /// Unlinks chunks that lie wholly below `head` (and have a successor).
+    fn retire_chunks(&self, guard: &Guard) {
+        loop {
+            let first = self.head_chunk.load(Ordering::Acquire, guard);
+            // SAFETY: `head_chunk` is never null; loaded under `guard`.
+            let c = unsafe { first.deref() };
+            if c.end() > self.head_seq() {
+                return;
+            }
+            let next = c.next.load(Ordering::Acquire, guard);
+            if next.is_null() {
+                return;
+            }
+            // AcqRel: pairs with the Acquire loads of `head_chunk`.
+            if self
+                .head_chunk
+                .compare_exchange(first, next, Ordering::AcqRel, Ordering::Relaxed, guard)
+                .is_ok()
+            {
+                // Move the producers' hint off the chunk before it can be
+                // freed. A producer only stores a chunk holding its own
+                // unpublished slot, which `head` has not passed, so no store
+                // can put this chunk back.
+                let _ = self.tail_chunk.compare_exchange(
+                    first,
+                    next,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                    guard,
+                );
+                // SAFETY: the list link owned one counted reference, and our
+                // CAS removed the link.
+                unsafe { Chunk::release(first, guard) };
+            }
+        }
+    }
+
+    /// Trims once: releases items every registered group has read, up to the
+    /// end of `head`'s chunk. Returns how many.
+    pub(crate) fn trim_step(&self, guard: &Guard) -> u64 {
+        self.advance(Cause::Consumed, guard, |_, h, chunk| {
+            let groups = self.registry.load(guard);
+            if groups.is_empty() {
+                return Decision::Stop;
+            }
+            let mut min = chunk.end();
+            for g in groups {
+                let c = g.cursor.load(Ordering::SeqCst);
+                if c & JOINING != 0 {
+                    return Decision::Stop;
+                }
+                min = min.min(c);
+            }
+            if min > h {
+                Decision::Advance(min)
+            } else {
+                Decision::Stop
+            }
+        })
+    }
+
+    /// Expires once: removes the items at `head` enqueued at or before
+    /// `cutoff`, up to the end of `head`'s chunk. Returns how many.
+    pub(crate) fn expire_step(&self, cutoff: u64, guard: &Guard) -> u64 {
+        self.advance(Cause::Expired, guard, |_, h, chunk| {
+            let (t, _) = self.tail_seq();
+            let end = chunk.end().min(t);
+            if h >= end {
+                return Decision::Stop;
+            }
+            // Whole rest of the chunk at once, from the chunk's newest time,
+            // if every slot is published (checked from the slots, without
+            // opening the items).
+            if end == chunk.end()
+                && (h..end).all(|s| !chunk.slot(s).item.load(Ordering::Acquire).is_null())
+                // Relaxed: every `fetch_max` happened before a publication
+                // we just loaded with Acquire.
+                && chunk.newest.load(Ordering::Relaxed) <= cutoff
+            {
+                return Decision::Advance(end);
+            }
+            let mut s = h;
+            while s < end {
+                // Acquire: pairs with the Release publication.
+                let p = chunk.slot(s).item.load(Ordering::Acquire);
+                if p.is_null() {
+                    break; // mid-push (or removed by someone else: CAS fails)
+                }
+                // SAFETY: loaded under `guard` (see `try_recv`).
+                if unsafe { &*p }.enqueued_nanos() > cutoff {
+                    break;
+                }
+                s += 1;
+            }
+            if s > h {
+                Decision::Advance(s)
+            } else {
+                Decision::Stop
+            }
+        })
+    }
+
+    /// Evicts once: removes the oldest items (at least one) until `need`
+    /// more bytes would fit, within `head`'s chunk. Waits for the oldest
+    /// slot if its producer is mid-push. Returns how many it removed.
+    pub(crate) fn evict_step(&self, need: usize, guard: &Guard) -> u64 {
+        self.advance(Cause::Evicted, guard, |hw, h, chunk| {
+            let (t, _) = self.tail_seq();
+            let end = chunk.end().min(t);
+            if h >= end {
+                return Decision::Stop;
+            }
+            let over = self.used().saturating_add(need).saturating_sub(self.limit);
+            let mut freed = 0usize;
+            let mut s = h;
+            let mut spin = Spin::new();
+            while s < end && (s == h || freed < over) {
+                // Acquire: pairs with the Release publication.
+                let p = chunk.slot(s).item.load(Ordering::Acquire);
+                if p.is_null() {
+                    if s > h {
+                        break;
+                    }
+                    // The oldest item is mid-push: wait for it, unless
+                    // `head` moved (then the slot may be detached for good).
+                    if self.head.load(Ordering::SeqCst) != hw {
+                        return Decision::Retry;
+                    }
+                    spin.wait();
+                    continue;
+                }
+                freed += chunk.slot(s).bytes.load(Ordering::Relaxed);
+                s += 1;
+            }
+            Decision::Advance(s)
+        })
+    }
+}
+
+/// A detached item pointer awaiting the end of the grace period.
+struct Detached<T>(*mut Item<T>);
+
+// SAFETY: the pointer is an `Arc<Item<T>>` count; `Item<T>` is `Send + Sync`
+// when `T` is (the queue requires `T: Send + Sync`), so dropping the count on
+// the collector's thread is sound.
+unsafe impl<T: Send + Sync> Send for Detached<T> {}
+
+impl<T> Drop for Detached<T> {
+    fn drop(&mut self) {
+        // SAFETY: the detaching swap handed us the slot's count, exactly once.
+        drop(unsafe { Arc::from_raw(self.0) });
+    }
+}
+
+impl<T> Drop for Log<T> {
+    fn drop(&mut self) {
+        // SAFETY: we are the unique owner: no handle, consumer or sweeper is
+        // left. Chunks still linked are freed here with their items; chunks
+        // unlinked earlier were handed to the collector already.
+        unsafe {
+            let guard = epoch::unprotected();
+            let mut cur = self.head_chunk.load(Ordering::Relaxed, guard);
+            while !cur.is_null() {
+                let next = cur.deref().next.load(Ordering::Relaxed, guard);
+                drop(cur.into_owned());
+                cur = next;
+            }
+        }
+    }
+}

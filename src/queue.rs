@@ -1,0 +1,794 @@
+//! The producer side: [`Queue`] (a cheap, cloneable handle), its
+//! [`Builder`], the overflow policy, and the background sweeper.
+//!
+//! The lock-free mechanics live in `log.rs`; this module decides *what* to
+//! push (envelope, size estimate) and applies the retention policy when the
+//! budget is full: first release what every consumer has read, then refuse
+//! (`Reject`) or evict the oldest items (`DropOldest`).
+
+use crate::chunk::{Chunk, Slot};
+use crate::clock::Clock;
+use crate::consumer::Consumer;
+use crate::envelope::{Delivery, Event, EventKind, History, Item, intern};
+use crate::error::{ConfigError, PushError};
+use crate::group::Start;
+use crate::log::Log;
+use crate::size::{EstimateSize, SizeFn};
+use crate::sync::{Arc, CHUNK_CAP, Spin, epoch};
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Default memory budget: 1 MiB of accounted bytes.
+pub const DEFAULT_MEMORY_LIMIT: usize = 1_048_576;
+/// Default time to live: 10 minutes from an item's enqueue.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(600);
+/// Default sweep interval: 30 seconds.
+pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(30);
+
+/// What `push` does when the memory budget is full (after releasing the
+/// items every consumer has already read).
+///
+/// # Examples
+///
+/// ```
+/// use chunkq::{Overflow, PushError, Queue};
+/// let q: Queue<u64> = Queue::builder("a").memory_limit(1000).overflow(Overflow::Reject).build().unwrap();
+/// let mut pushed = 0;
+/// while q.push(pushed).is_ok() { pushed += 1; }
+/// assert!(pushed > 0);
+/// assert!(matches!(q.push(99), Err(PushError::Full(99))));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Overflow {
+    /// Refuse the push: [`PushError::Full`] hands the payload back.
+    #[default]
+    Reject,
+    /// Evict the oldest retained items until the new one fits; consumers
+    /// that had not read them count them as `evicted`.
+    DropOldest,
+}
+
+/// Everything the handles and consumers of one queue share.
+pub(crate) struct Shared<T> {
+    /// The lock-free log.
+    pub(crate) log: Log<T>,
+    /// The queue's UUID.
+    pub(crate) id: Uuid,
+    /// Time to live, in nanoseconds.
+    pub(crate) ttl: u64,
+    /// Overflow policy.
+    pub(crate) overflow: Overflow,
+    /// Heap-size estimate of a payload.
+    pub(crate) sizer: SizeFn<T>,
+}
+
+/// Accounted bytes of an item beyond its payload's heap size and history:
+/// the `Arc` allocation of the envelope (two counters + `Item<T>`, payload
+/// inline), its slot, and its share of the chunk header.
+pub(crate) fn fixed_overhead<T>() -> usize {
+    2 * std::mem::size_of::<usize>()
+        + std::mem::size_of::<Item<T>>()
+        + std::mem::size_of::<Slot<T>>()
+        + std::mem::size_of::<Chunk<T>>().div_ceil(CHUNK_CAP)
+}
+
+impl<T: Send + Sync + 'static> Shared<T> {
+    /// Accounted bytes for `payload` with a history of `events` events.
+    fn accounted(&self, payload: &T, events: usize) -> usize {
+        let history = if events > 1 {
+            events * std::mem::size_of::<Event>()
+        } else {
+            0
+        };
+        fixed_overhead::<T>()
+            .saturating_add((self.sizer)(payload))
+            .saturating_add(history)
+    }
+
+    /// The push path: budget, sequence number, envelope, publication.
+    /// `origin` is the previous history of a forwarded item (its UUID,
+    /// creation time and events including the dequeue), `None` for a fresh
+    /// one.
+    fn push(
+        &self,
+        payload: T,
+        origin: Option<(Uuid, u64, Vec<Event>)>,
+    ) -> Result<Uuid, PushError<T>> {
+        let log = &self.log;
+        let events = origin.as_ref().map_or(1, |o| o.2.len() + 1);
+        let bytes = self.accounted(&payload, events);
+        if bytes > log.limit {
+            return Err(PushError::Full(payload));
+        }
+        {
+            let guard = epoch::pin();
+            let mut spin = Spin::new();
+            loop {
+                if log.is_closed() {
+                    return Err(PushError::Closed(payload));
+                }
+                if log.try_reserve(bytes) {
+                    break;
+                }
+                if log.trim_step(&guard) > 0 {
+                    continue;
+                }
+                match self.overflow {
+                    Overflow::Reject => return Err(PushError::Full(payload)),
+                    Overflow::DropOldest => {
+                        if log.evict_step(bytes, &guard) == 0 {
+                            // Everything is reserved by pushes in flight;
+                            // they will publish, then they can be evicted.
+                            spin.wait();
+                        }
+                    }
+                }
+            }
+        }
+        let Some(seq) = log.reserve_seq() else {
+            log.unreserve(bytes);
+            return Err(PushError::Closed(payload));
+        };
+        let now = log.clock.now_nanos();
+        let enqueue = Event::new(EventKind::Enqueued, log.name, now);
+        let (id, created, history) = match origin {
+            None => (crate::id::uuid_v7_at(now), now, History::Fresh([enqueue])),
+            Some((id, created, mut events)) => {
+                events.push(enqueue);
+                (id, created, History::Forwarded(events.into_boxed_slice()))
+            }
+        };
+        let item = Arc::new(Item::new(id, seq, created, history, payload));
+        log.publish(seq, item, bytes, now);
+        Ok(id)
+    }
+
+    /// Releases what every consumer has read, then expires what is older
+    /// than the TTL. Returns how many items expired.
+    pub(crate) fn sweep(&self) -> usize {
+        loop {
+            let guard = epoch::pin();
+            if self.log.trim_step(&guard) == 0 {
+                break;
+            }
+        }
+        let cutoff = self.log.clock.now_nanos().saturating_sub(self.ttl);
+        let mut expired = 0;
+        loop {
+            let guard = epoch::pin();
+            match self.log.expire_step(cutoff, &guard) {
+                0 => return expired,
+                n => expired += n as usize,
+            }
+        }
+    }
+}
+
+/// A handle to a named queue. Cheap to clone (`Send + Sync`); every clone
+/// pushes into the same queue. When the last handle drops, the queue closes
+/// (consumers drain what is left) and its sweeper thread stops.
+///
+/// # Examples
+///
+/// ```
+/// use chunkq::Queue;
+/// use std::thread;
+///
+/// let q: Queue<String> = Queue::new("greetings");
+/// let c = q.subscribe();
+/// let producer = {
+///     let q = q.clone();
+///     thread::spawn(move || q.push("hello".to_string()).unwrap())
+/// };
+/// producer.join().unwrap();
+/// assert_eq!(c.recv().unwrap().payload(), "hello");
+/// ```
+pub struct Queue<T: Send + Sync + 'static> {
+    /// The shared handle; its drop closes the queue.
+    handle: std::sync::Arc<Handle<T>>,
+}
+
+/// What all `Queue` clones share; dropping it closes the queue and stops the
+/// sweeper (which holds only `Shared`, never this, so it cannot keep the
+/// queue alive).
+struct Handle<T: Send + Sync + 'static> {
+    /// The queue state, shared with consumers and the sweeper.
+    shared: Arc<Shared<T>>,
+    /// The sweeper thread, if any.
+    sweeper: Option<crate::sweeper::Sweeper>,
+}
+
+impl<T: Send + Sync + 'static> Drop for Handle<T> {
+    fn drop(&mut self) {
+        self.shared.log.close();
+        if let Some(s) = self.sweeper.take() {
+            s.stop();
+        }
+    }
+}
+
+impl<T: Send + Sync + 'static> Clone for Queue<T> {
+    fn clone(&self) -> Self {
+        Self {
+            handle: self.handle.clone(),
+        }
+    }
+}
+
+impl<T: Send + Sync + 'static> fmt::Debug for Queue<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Queue")
+            .field("name", &self.name())
+            .field("id", &self.id())
+            .field("len", &self.len())
+            .field("memory_used", &self.memory_used())
+            .field("consumers", &self.consumer_count())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl<T: EstimateSize + Send + Sync + 'static> Queue<T> {
+    /// A queue with the default settings: 1 MiB budget, `Reject` on
+    /// overflow, 10-minute TTL, a sweep every 30 seconds.
+    ///
+    /// # Panics
+    /// If the operating system refuses to start the sweeper thread (use
+    /// [`Queue::builder`] to get that as an error instead).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: chunkq::Queue<u64> = chunkq::Queue::new("metrics");
+    /// assert_eq!(q.name(), "metrics");
+    /// assert_eq!(q.memory_limit(), 1_048_576);
+    /// ```
+    pub fn new(name: &str) -> Self {
+        Self::builder(name)
+            .build()
+            .expect("the default settings are valid")
+    }
+}
+
+impl<T: Send + Sync + 'static> Queue<T> {
+    /// A builder for a queue named `name`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chunkq::{Overflow, Queue};
+    /// use std::time::Duration;
+    /// let q: Queue<Vec<u8>> = Queue::builder("frames")
+    ///     .memory_limit(64 << 20)
+    ///     .ttl(Duration::from_secs(5))
+    ///     .overflow(Overflow::DropOldest)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(q.ttl(), Duration::from_secs(5));
+    /// ```
+    pub fn builder(name: &str) -> Builder<T> {
+        Builder {
+            name: name.to_owned(),
+            memory_limit: DEFAULT_MEMORY_LIMIT,
+            ttl: DEFAULT_TTL,
+            sweep_interval: Some(DEFAULT_SWEEP_INTERVAL),
+            overflow: Overflow::Reject,
+            clock: Clock::system(),
+            sizer: TraitSizer,
+            _payload: PhantomData,
+        }
+    }
+
+    /// The shared state.
+    pub(crate) fn shared(&self) -> &Arc<Shared<T>> {
+        &self.handle.shared
+    }
+
+    /// The queue's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: chunkq::Queue<u8> = chunkq::Queue::new("orders");
+    /// assert_eq!(q.name(), "orders");
+    /// ```
+    pub fn name(&self) -> &str {
+        self.shared().log.name
+    }
+
+    /// The queue's UUID (v7), distinct for every queue built.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a: chunkq::Queue<u8> = chunkq::Queue::new("x");
+    /// let b: chunkq::Queue<u8> = chunkq::Queue::new("x");
+    /// assert_ne!(a.id(), b.id());
+    /// assert_eq!(a.id(), a.clone().id());
+    /// ```
+    pub fn id(&self) -> Uuid {
+        self.shared().id
+    }
+
+    /// Pushes `payload` as a new item and returns its UUID.
+    ///
+    /// Never blocks: with `Overflow::DropOldest` it may evict older items
+    /// (and wait for a push in flight to publish the slot it evicts).
+    ///
+    /// # Errors
+    /// [`PushError::Full`] if the budget is full under `Overflow::Reject`, or
+    /// if this one payload is larger than the whole budget;
+    /// [`PushError::Closed`] if the queue is closed. Both hand the payload
+    /// back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: chunkq::Queue<&str> = chunkq::Queue::new("a");
+    /// let c = q.subscribe();
+    /// let id = q.push("x").unwrap();
+    /// assert_eq!(c.try_recv().unwrap().id(), id);
+    /// ```
+    pub fn push(&self, payload: T) -> Result<Uuid, PushError<T>> {
+        self.shared().push(payload, None)
+    }
+
+    /// Pushes a copy of a delivered item into this queue, keeping its UUID,
+    /// creation time and history, plus the dequeue from the old queue and the
+    /// enqueue here. Returns the (unchanged) UUID.
+    ///
+    /// # Errors
+    /// As [`Queue::push`]; the error holds the cloned payload.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chunkq::{EventKind, Queue};
+    /// let raw: Queue<String> = Queue::new("raw");
+    /// let clean: Queue<String> = Queue::new("clean");
+    /// let (r, c) = (raw.subscribe(), clean.subscribe());
+    /// let id = raw.push("msg".into()).unwrap();
+    /// let d = r.try_recv().unwrap();
+    /// assert_eq!(clean.forward(&d).unwrap(), id);
+    /// let f = c.try_recv().unwrap();
+    /// assert_eq!(f.id(), id);
+    /// assert_eq!(f.events().len(), 3);
+    /// assert_eq!(f.events()[2].kind(), EventKind::Enqueued);
+    /// assert_eq!(f.events()[2].queue(), "clean");
+    /// ```
+    pub fn forward(&self, delivery: &Delivery<T>) -> Result<Uuid, PushError<T>>
+    where
+        T: Clone,
+    {
+        let mut events = Vec::with_capacity(delivery.events().len() + 2);
+        events.extend_from_slice(delivery.events());
+        events.push(delivery.dequeue_event());
+        self.shared().push(
+            delivery.payload().clone(),
+            Some((delivery.id(), delivery.created_nanos(), events)),
+        )
+    }
+
+    /// A new independent consumer, starting at the oldest retained item.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: chunkq::Queue<u8> = chunkq::Queue::new("a");
+    /// q.push(1).unwrap();
+    /// let (a, b) = (q.subscribe(), q.subscribe());
+    /// assert_eq!(*a.try_recv().unwrap().payload(), 1);
+    /// assert_eq!(*b.try_recv().unwrap().payload(), 1); // b has its own cursor
+    /// ```
+    pub fn subscribe(&self) -> Consumer<T> {
+        self.subscribe_from(Start::Oldest)
+    }
+
+    /// A new independent consumer starting at `start`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chunkq::{Queue, Start, TryRecvError};
+    /// let q: Queue<u8> = Queue::new("a");
+    /// q.push(1).unwrap();
+    /// let c = q.subscribe_from(Start::Latest);
+    /// assert_eq!(c.try_recv().unwrap_err(), TryRecvError::Empty);
+    /// ```
+    pub fn subscribe_from(&self, start: Start) -> Consumer<T> {
+        Consumer::new(self.shared().clone(), start)
+    }
+
+    /// Retained items: pushed and not yet expired, evicted, or released
+    /// after every consumer read them. (Items read by every consumer are
+    /// released a chunk at a time, when a consumer leaves a chunk, when the
+    /// budget is full, or on a sweep; until then they still count here.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: chunkq::Queue<u8> = chunkq::Queue::new("a");
+    /// q.push(1).unwrap();
+    /// q.push(2).unwrap();
+    /// assert_eq!(q.len(), 2);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.shared().log.len() as usize
+    }
+
+    /// Whether no item is retained.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: chunkq::Queue<u8> = chunkq::Queue::new("a");
+    /// assert!(q.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Registered consumer groups (independent cursors; clones of one
+    /// consumer count once).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: chunkq::Queue<u8> = chunkq::Queue::new("a");
+    /// let a = q.subscribe();
+    /// let a2 = a.clone();
+    /// let _b = q.subscribe();
+    /// assert_eq!(q.consumer_count(), 2);
+    /// drop(a);
+    /// drop(a2);
+    /// assert_eq!(q.consumer_count(), 1);
+    /// ```
+    pub fn consumer_count(&self) -> usize {
+        let guard = epoch::pin();
+        self.shared().log.registry.load(&guard).len()
+    }
+
+    /// Closes the queue: pushes fail with [`PushError::Closed`]; consumers
+    /// still read what is retained, then get `Closed`. Blocked receivers
+    /// wake up. Idempotent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chunkq::{Queue, TryRecvError};
+    /// let q: Queue<u8> = Queue::new("a");
+    /// let c = q.subscribe();
+    /// q.push(1).unwrap();
+    /// q.close();
+    /// assert!(q.push(2).is_err());
+    /// assert_eq!(*c.try_recv().unwrap().payload(), 1);
+    /// assert_eq!(c.try_recv().unwrap_err(), TryRecvError::Closed);
+    /// ```
+    pub fn close(&self) {
+        self.shared().log.close();
+    }
+
+    /// Whether the queue is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: chunkq::Queue<u8> = chunkq::Queue::new("a");
+    /// q.close();
+    /// assert!(q.is_closed());
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        self.shared().log.is_closed()
+    }
+
+    /// Accounted bytes of the retained items (and of pushes in flight).
+    /// Never above [`Queue::memory_limit`]. The memory of released items is
+    /// freed a little later, by the epoch collector, once no reader can
+    /// reach them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: chunkq::Queue<String> = chunkq::Queue::new("a");
+    /// assert_eq!(q.memory_used(), 0);
+    /// q.push("x".repeat(100)).unwrap();
+    /// assert!(q.memory_used() >= 100);
+    /// ```
+    pub fn memory_used(&self) -> usize {
+        self.shared().log.used()
+    }
+
+    /// The memory budget in accounted bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: chunkq::Queue<u8> = chunkq::Queue::builder("a").memory_limit(4096).build().unwrap();
+    /// assert_eq!(q.memory_limit(), 4096);
+    /// ```
+    pub fn memory_limit(&self) -> usize {
+        self.shared().log.limit
+    }
+
+    /// The time to live of items in this queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: chunkq::Queue<u8> = chunkq::Queue::new("a");
+    /// assert_eq!(q.ttl(), std::time::Duration::from_secs(600));
+    /// ```
+    pub fn ttl(&self) -> Duration {
+        Duration::from_nanos(self.shared().ttl)
+    }
+
+    /// Sweeps now, on this thread: releases what every consumer has read,
+    /// then expires every retained item whose TTL has run out, counting them
+    /// as missed for each consumer that had not read them. Returns how many
+    /// items expired.
+    ///
+    /// Between two sweeps an item older than its TTL is still retained, and
+    /// a consumer may still read it; it is then delivered, not counted as
+    /// missed. Expiry goes in sequence order and stops at the first item that
+    /// is still young, so an old item queued right behind a younger one
+    /// (pushed concurrently) expires with it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chunkq::{Clock, Queue};
+    /// use std::time::Duration;
+    /// let clock = Clock::manual();
+    /// let q: Queue<u8> = Queue::builder("a").ttl(Duration::from_secs(1)).clock(clock.clone()).build().unwrap();
+    /// let c = q.subscribe();
+    /// q.push(1).unwrap();
+    /// clock.advance(Duration::from_secs(2));
+    /// assert_eq!(q.expire_now(), 1);
+    /// assert_eq!(c.missed().expired, 1);
+    /// ```
+    pub fn expire_now(&self) -> usize {
+        self.shared().sweep()
+    }
+}
+
+/// Sizing by [`EstimateSize`] (the builder's default).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TraitSizer;
+
+/// Sizing by a user closure (see [`Builder::sizer`]).
+pub struct FnSizer<T>(SizeFn<T>);
+
+impl<T> fmt::Debug for FnSizer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FnSizer(..)")
+    }
+}
+
+/// Builds a [`Queue`] with non-default settings. Invalid settings make
+/// [`Builder::build`] return a [`ConfigError`]; nothing panics.
+///
+/// # Examples
+///
+/// ```
+/// use chunkq::{ConfigError, Queue};
+/// use std::time::Duration;
+/// assert_eq!(
+///     Queue::<u8>::builder("a").ttl(Duration::ZERO).build().unwrap_err(),
+///     ConfigError::ZeroTtl
+/// );
+/// ```
+#[derive(Debug)]
+pub struct Builder<T, S = TraitSizer> {
+    /// Queue name.
+    name: String,
+    /// Budget in accounted bytes.
+    memory_limit: usize,
+    /// Time to live.
+    ttl: Duration,
+    /// Sweeper period, `None` for no thread.
+    sweep_interval: Option<Duration>,
+    /// Overflow policy.
+    overflow: Overflow,
+    /// Time source.
+    clock: Clock,
+    /// How payloads are sized.
+    sizer: S,
+    /// The payload type.
+    _payload: PhantomData<fn(T) -> T>,
+}
+
+impl<T: Send + Sync + 'static, S> Builder<T, S> {
+    /// The memory budget in accounted bytes (default 1 MiB). Must be > 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: chunkq::Queue<u8> = chunkq::Queue::builder("a").memory_limit(1 << 20).build().unwrap();
+    /// assert_eq!(q.memory_limit(), 1 << 20);
+    /// ```
+    pub fn memory_limit(mut self, bytes: usize) -> Self {
+        self.memory_limit = bytes;
+        self
+    }
+
+    /// Time to live from an item's enqueue (default 10 minutes). Must be > 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let q: chunkq::Queue<u8> = chunkq::Queue::builder("a").ttl(Duration::from_millis(50)).build().unwrap();
+    /// assert_eq!(q.ttl(), Duration::from_millis(50));
+    /// ```
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// How often the background sweeper runs (default 30 s); `None` starts
+    /// no thread (call [`Queue::expire_now`] yourself). `Some(ZERO)` is an
+    /// error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let q: chunkq::Queue<u8> = chunkq::Queue::builder("a").sweep_interval(None).build().unwrap();
+    /// # drop(q);
+    /// ```
+    pub fn sweep_interval(mut self, every: Option<Duration>) -> Self {
+        self.sweep_interval = every;
+        self
+    }
+
+    /// What to do when the budget is full (default [`Overflow::Reject`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chunkq::{Overflow, Queue};
+    /// let q: Queue<u8> = Queue::builder("a").overflow(Overflow::DropOldest).memory_limit(500).build().unwrap();
+    /// for i in 0..100 { q.push(i).unwrap(); } // never Full: old items make room
+    /// ```
+    pub fn overflow(mut self, policy: Overflow) -> Self {
+        self.overflow = policy;
+        self
+    }
+
+    /// The time source (default [`Clock::system`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let clock = chunkq::Clock::manual();
+    /// let q: chunkq::Queue<u8> = chunkq::Queue::builder("a").clock(clock).build().unwrap();
+    /// # drop(q);
+    /// ```
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Sizes payloads with `f`, which returns the heap bytes a payload owns
+    /// (chunkq adds `size_of::<T>()` and the envelope itself). Works for any
+    /// `T`, with or without [`EstimateSize`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// struct Frame(Vec<u8>);
+    /// let q: chunkq::Queue<Frame> = chunkq::Queue::builder("frames")
+    ///     .sizer(|f: &Frame| f.0.capacity())
+    ///     .build()
+    ///     .unwrap();
+    /// q.push(Frame(vec![0; 1000])).unwrap();
+    /// assert!(q.memory_used() >= 1000);
+    /// ```
+    pub fn sizer<F>(self, f: F) -> Builder<T, FnSizer<T>>
+    where
+        F: Fn(&T) -> usize + Send + Sync + 'static,
+    {
+        self.with_sizer(FnSizer(Box::new(f)))
+    }
+
+    /// Sizes payloads with the `get-size2` crate's `GetSize::get_heap_size`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "get-size2")] {
+    /// let q: chunkq::Queue<Vec<String>> = chunkq::Queue::builder("a").get_size2().build().unwrap();
+    /// q.push(vec!["x".repeat(500)]).unwrap();
+    /// assert!(q.memory_used() >= 500);
+    /// # }
+    /// ```
+    #[cfg(feature = "get-size2")]
+    pub fn get_size2(self) -> Builder<T, FnSizer<T>>
+    where
+        T: get_size2::GetSize,
+    {
+        self.sizer(|t: &T| get_size2::GetSize::get_heap_size(t))
+    }
+
+    /// Replaces the sizing strategy.
+    fn with_sizer<S2>(self, sizer: S2) -> Builder<T, S2> {
+        Builder {
+            name: self.name,
+            memory_limit: self.memory_limit,
+            ttl: self.ttl,
+            sweep_interval: self.sweep_interval,
+            overflow: self.overflow,
+            clock: self.clock,
+            sizer,
+            _payload: PhantomData,
+        }
+    }
+
+    /// Validates the settings and builds the queue with `sizer`.
+    fn finish(self, sizer: SizeFn<T>) -> Result<Queue<T>, ConfigError> {
+        if self.memory_limit == 0 {
+            return Err(ConfigError::ZeroMemoryLimit);
+        }
+        if self.ttl.is_zero() {
+            return Err(ConfigError::ZeroTtl);
+        }
+        if self.sweep_interval.is_some_and(|d| d.is_zero()) {
+            return Err(ConfigError::ZeroSweepInterval);
+        }
+        let shared = Arc::new(Shared {
+            log: Log::new(intern(&self.name), self.clock, self.memory_limit),
+            id: crate::id::uuid_v7(),
+            ttl: u64::try_from(self.ttl.as_nanos()).unwrap_or(u64::MAX),
+            overflow: self.overflow,
+            sizer,
+        });
+        let sweeper = match self.sweep_interval {
+            None => None,
+            Some(every) => Some(
+                crate::sweeper::Sweeper::start(shared.clone(), every)
+                    .map_err(|_| ConfigError::SweeperSpawn)?,
+            ),
+        };
+        Ok(Queue {
+            handle: std::sync::Arc::new(Handle { shared, sweeper }),
+        })
+    }
+}
+
+impl<T: EstimateSize + Send + Sync + 'static> Builder<T, TraitSizer> {
+    /// Builds the queue, sizing payloads with [`EstimateSize`].
+    ///
+    /// # Errors
+    /// [`ConfigError`] for a zero memory limit, TTL or sweep interval.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = chunkq::Queue::<String>::builder("a").build().unwrap();
+    /// assert!(q.is_empty());
+    /// ```
+    pub fn build(self) -> Result<Queue<T>, ConfigError> {
+        self.finish(Box::new(|t: &T| t.heap_size()))
+    }
+}
+
+impl<T: Send + Sync + 'static> Builder<T, FnSizer<T>> {
+    /// Builds the queue, sizing payloads with the closure given to
+    /// [`Builder::sizer`].
+    ///
+    /// # Errors
+    /// [`ConfigError`] for a zero memory limit, TTL or sweep interval.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q = chunkq::Queue::<[u8; 64]>::builder("a").sizer(|_| 0).build().unwrap();
+    /// assert!(q.is_empty());
+    /// ```
+    pub fn build(mut self) -> Result<Queue<T>, ConfigError> {
+        let FnSizer(f) = std::mem::replace(&mut self.sizer, FnSizer(Box::new(|_| 0)));
+        self.finish(f)
+    }
+}
