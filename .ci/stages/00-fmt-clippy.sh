@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Formatting and lints (warnings are errors).
+set -euo pipefail
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+cargo fmt --all --check
+cargo clippy --all-targets -- -D warnings
