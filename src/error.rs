@@ -87,6 +87,67 @@ impl<T> fmt::Display for PushError<T> {
 
 impl<T> Error for PushError<T> {}
 
+/// Why [`crate::Queue::push_batch`] stopped; holds the payloads it did not
+/// push (the refused one first, then the rest in order).
+///
+/// # Examples
+///
+/// ```
+/// use chunkq::{PushBatchError, Queue};
+/// let q: Queue<u32> = Queue::new("a");
+/// q.close();
+/// let err = q.push_batch(vec![1, 2, 3]).unwrap_err();
+/// assert!(matches!(&err, PushBatchError::Closed(v) if v == &[1, 2, 3]));
+/// assert_eq!(err.into_inner(), vec![1, 2, 3]);
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub enum PushBatchError<T> {
+    /// The budget was full (see [`PushError::Full`]).
+    Full(Vec<T>),
+    /// The queue was closed.
+    Closed(Vec<T>),
+}
+
+impl<T> PushBatchError<T> {
+    /// The payloads that were not pushed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use chunkq::PushBatchError;
+    /// assert_eq!(PushBatchError::Full(vec![7]).into_inner(), vec![7]);
+    /// ```
+    pub fn into_inner(self) -> Vec<T> {
+        match self {
+            PushBatchError::Full(v) | PushBatchError::Closed(v) => v,
+        }
+    }
+}
+
+impl<T> fmt::Debug for PushBatchError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PushBatchError::Full(v) => write!(f, "Full({} payloads)", v.len()),
+            PushBatchError::Closed(v) => write!(f, "Closed({} payloads)", v.len()),
+        }
+    }
+}
+
+impl<T> fmt::Display for PushBatchError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PushBatchError::Full(v) => {
+                write!(f, "pushing into a full queue ({} not pushed)", v.len())
+            }
+            PushBatchError::Closed(v) => {
+                write!(f, "pushing into a closed queue ({} not pushed)", v.len())
+            }
+        }
+    }
+}
+
+impl<T> Error for PushBatchError<T> {}
+
 /// Why [`crate::Consumer::try_recv`] returned no item.
 ///
 /// # Examples

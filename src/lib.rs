@@ -110,7 +110,9 @@ mod wait;
 pub use clock::Clock;
 pub use consumer::{Consumer, Missed, Notice, Notifications};
 pub use envelope::{Delivery, Event, EventKind, Item};
-pub use error::{ConfigError, PushError, RecvError, RecvTimeoutError, TryRecvError};
+pub use error::{
+    ConfigError, PushBatchError, PushError, RecvError, RecvTimeoutError, TryRecvError,
+};
 pub use group::Start;
 pub use queue::{
     Builder, DEFAULT_MEMORY_LIMIT, DEFAULT_SWEEP_INTERVAL, DEFAULT_TTL, FnSizer, Overflow, Queue,

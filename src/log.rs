@@ -89,6 +89,8 @@ const CAUSE_SHIFT: u32 = 62;
 const UNSET: u64 = u64::MAX;
 /// Chunk capacity as a `u64`.
 const CAP: u64 = CHUNK_CAP as u64;
+/// Most items one `try_recv` claims with one CAS.
+pub(crate) const MAX_CLAIM: usize = 64;
 
 /// `head`'s word for `seq` reached by a move with `cause`.
 fn head_word(seq: u64, cause: Cause) -> u64 {
@@ -273,19 +275,54 @@ impl<T: Send + Sync + 'static> Log<T> {
         (t & CLOSED == 0).then_some(t)
     }
 
+    /// Reserves `n` consecutive sequence numbers and returns the first, or
+    /// `None` if the queue is closed.
+    pub(crate) fn reserve_seqs(&self, n: u64) -> Option<u64> {
+        // SeqCst: as in `reserve_seq`.
+        let t = self.tail.fetch_add(n, Ordering::SeqCst);
+        (t & CLOSED == 0).then_some(t)
+    }
+
     /// Publishes `item` at the sequence number `seq` that `reserve_seq` gave
     /// out, with its accounted `bytes` and enqueue time `at`.
     pub(crate) fn publish(&self, seq: u64, item: Arc<Item<T>>, bytes: usize, at: u64) {
+        self.publish_all(seq, std::iter::once((item, bytes)), at);
+    }
+
+    /// Publishes items at consecutive sequence numbers from `first` (all
+    /// reserved by the caller), each with its accounted bytes, all enqueued
+    /// at `at`; then wakes blocked readers once.
+    pub(crate) fn publish_all(
+        &self,
+        first: u64,
+        items: impl IntoIterator<Item = (Arc<Item<T>>, usize)>,
+        at: u64,
+    ) {
         let guard = epoch::pin();
-        let chunk = self.chunk_for_push(seq, &guard);
-        let slot = chunk.slot(seq);
-        // Relaxed: ordered before readers by the Release store below.
-        slot.bytes.store(bytes, Ordering::Relaxed);
-        chunk.newest.fetch_max(at, Ordering::Relaxed);
-        // Release: pairs with the Acquire loads of the slot in `try_recv`,
-        // `decide_expiry`, `decide_eviction` and `detach`.
-        slot.item
-            .store(Arc::into_raw(item).cast_mut(), Ordering::Release);
+        let mut chunk: Option<&Chunk<T>> = None;
+        for (seq, (item, bytes)) in (first..).zip(items) {
+            let c = match chunk {
+                Some(c) if seq < c.end() => c,
+                _ => {
+                    let c = self.chunk_for_push(seq, &guard);
+                    // Relaxed: ordered before readers by the Release
+                    // publication below; the load spares the contended RMW
+                    // when a newer time is already there.
+                    if c.newest.load(Ordering::Relaxed) < at {
+                        c.newest.fetch_max(at, Ordering::Relaxed);
+                    }
+                    chunk = Some(c);
+                    c
+                }
+            };
+            let slot = c.slot(seq);
+            // Relaxed: ordered before readers by the Release store below.
+            slot.bytes.store(bytes, Ordering::Relaxed);
+            // Release: pairs with the Acquire loads of the slot in
+            // `try_recv`, `expire_step`, `evict_step` and `detach`.
+            slot.item
+                .store(Arc::into_raw(item).cast_mut(), Ordering::Release);
+        }
         drop(guard);
         self.readable.notify();
     }
@@ -360,11 +397,20 @@ impl<T: Send + Sync + 'static> Log<T> {
 
     // ----- reading -----------------------------------------------------------
 
-    /// Reads the next item for `group`: the item, or why there is none.
-    /// Waits (spinning) for a slot that is reserved but not yet published.
-    pub(crate) fn try_recv(&self, group: &Group<T>) -> Result<Arc<Item<T>>, Nothing> {
+    /// Reads up to `max` (>= 1) next items for `group`, in order, handing
+    /// each to `sink`; returns how many, or why there are none. Claims them
+    /// with one CAS on the cursor (at most `MAX_CLAIM` at a time, within one
+    /// chunk). Waits (spinning) for a slot that is reserved but not yet
+    /// published, rather than skip it.
+    pub(crate) fn try_recv(
+        &self,
+        group: &Group<T>,
+        max: usize,
+        mut sink: impl FnMut(Arc<Item<T>>),
+    ) -> Result<usize, Nothing> {
         let guard = epoch::pin();
         let mut spin = Spin::new();
+        let mut claimed = [std::ptr::null_mut::<Item<T>>(); MAX_CLAIM];
         loop {
             // SeqCst: cursor, head and tail loads take part in the total
             // order the accounting proof (module docs) relies on.
@@ -391,36 +437,49 @@ impl<T: Send + Sync + 'static> Log<T> {
                 spin.wait();
                 continue;
             };
-            // Acquire: pairs with the Release publication in `publish`.
-            let p = chunk.slot(c).item.load(Ordering::Acquire);
-            if p.is_null() {
+            let end = t.min(chunk.end()).min(c + max.clamp(1, MAX_CLAIM) as u64);
+            let mut n = 0;
+            for seq in c..end {
+                // Acquire: pairs with the Release publication in `publish`.
+                let p = chunk.slot(seq).item.load(Ordering::Acquire);
+                if p.is_null() {
+                    break;
+                }
+                claimed[n] = p;
+                n += 1;
+            }
+            if n == 0 {
                 // Reserved but not yet published (wait for it, never skip
                 // it), or detached because `head` moved (the next loop sees
                 // `c < head`).
                 spin.wait();
                 continue;
             }
-            // SAFETY: the slot held `p` after we pinned `guard`, and a
-            // detached item's count is released only by a closure deferred
-            // after the detaching swap, which runs after `guard` is gone. So
-            // the allocation is alive and its count is at least 1.
-            let item = unsafe {
-                Arc::increment_strong_count(p);
-                Arc::from_raw(p)
-            };
             // SeqCst: the claim; exactly one of {this read, a clone's read, a
-            // remover's move} takes `c` (see `group.rs`).
+            // remover's move} takes each of [c, c + n) (see `group.rs`).
             if group
                 .cursor
-                .compare_exchange(c, c + 1, Ordering::SeqCst, Ordering::SeqCst)
-                .is_ok()
+                .compare_exchange(c, c + n as u64, Ordering::SeqCst, Ordering::SeqCst)
+                .is_err()
             {
-                if (c + 1) % CAP == 0 {
-                    // We left a chunk: release what every group has read.
-                    while self.trim_step(&guard) > 0 {}
-                }
-                return Ok(item);
+                continue;
             }
+            for &p in &claimed[..n] {
+                // SAFETY: the slot held `p` after we pinned `guard`; a
+                // detached item's slot count is released only by a closure
+                // deferred after the detaching swap, which runs after `guard`
+                // is gone. So the allocation is alive with a count >= 1 (even
+                // if `head` has passed it since our claim).
+                sink(unsafe {
+                    Arc::increment_strong_count(p);
+                    Arc::from_raw(p)
+                });
+            }
+            if (c + n as u64) % CAP == 0 {
+                // We left a chunk: release what every group has read.
+                while self.trim_step(&guard) > 0 {}
+            }
+            return Ok(n);
         }
     }
 

@@ -10,7 +10,7 @@ use crate::chunk::{Chunk, Slot};
 use crate::clock::Clock;
 use crate::consumer::Consumer;
 use crate::envelope::{Delivery, Event, EventKind, History, Item, intern};
-use crate::error::{ConfigError, PushError};
+use crate::error::{ConfigError, PushBatchError, PushError};
 use crate::group::Start;
 use crate::log::Log;
 use crate::size::{EstimateSize, SizeFn};
@@ -87,10 +87,67 @@ impl<T: Send + Sync + 'static> Shared<T> {
             .saturating_add(history)
     }
 
-    /// The push path: budget, sequence number, envelope, publication.
+    /// Reserves `bytes` against the budget, applying the overflow policy:
+    /// first release what every consumer has read, then refuse (`Reject`) or
+    /// evict the oldest items (`DropOldest`). `Err(true)` means closed,
+    /// `Err(false)` full.
+    fn make_room(&self, bytes: usize) -> Result<(), bool> {
+        let log = &self.log;
+        if bytes > log.limit {
+            return Err(false);
+        }
+        if log.try_reserve(bytes) {
+            return Ok(());
+        }
+        let guard = epoch::pin();
+        let mut spin = Spin::new();
+        loop {
+            if log.is_closed() {
+                return Err(true);
+            }
+            if log.try_reserve(bytes) {
+                return Ok(());
+            }
+            if log.trim_step(&guard) > 0 {
+                continue;
+            }
+            match self.overflow {
+                Overflow::Reject => return Err(false),
+                Overflow::DropOldest => {
+                    if log.evict_step(bytes, &guard) == 0 {
+                        // Everything is reserved by pushes in flight (they
+                        // will publish, then they can be evicted), or room
+                        // appeared meanwhile: look again.
+                        spin.wait();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Builds the envelope for sequence number `seq` enqueued at `now`.
     /// `origin` is the previous history of a forwarded item (its UUID,
     /// creation time and events including the dequeue), `None` for a fresh
     /// one.
+    fn envelope(
+        &self,
+        seq: u64,
+        now: u64,
+        payload: T,
+        origin: Option<(Uuid, u64, Vec<Event>)>,
+    ) -> Arc<Item<T>> {
+        let enqueue = Event::new(EventKind::Enqueued, self.log.name, now);
+        let (id, created, history) = match origin {
+            None => (crate::id::uuid_v7_at(now), now, History::Fresh([enqueue])),
+            Some((id, created, mut events)) => {
+                events.push(enqueue);
+                (id, created, History::Forwarded(events.into_boxed_slice()))
+            }
+        };
+        Arc::new(Item::new(id, seq, created, history, payload))
+    }
+
+    /// The push path: budget, sequence number, envelope, publication.
     fn push(
         &self,
         payload: T,
@@ -99,50 +156,63 @@ impl<T: Send + Sync + 'static> Shared<T> {
         let log = &self.log;
         let events = origin.as_ref().map_or(1, |o| o.2.len() + 1);
         let bytes = self.accounted(&payload, events);
-        if bytes > log.limit {
-            return Err(PushError::Full(payload));
-        }
-        {
-            let guard = epoch::pin();
-            let mut spin = Spin::new();
-            loop {
-                if log.is_closed() {
-                    return Err(PushError::Closed(payload));
-                }
-                if log.try_reserve(bytes) {
-                    break;
-                }
-                if log.trim_step(&guard) > 0 {
-                    continue;
-                }
-                match self.overflow {
-                    Overflow::Reject => return Err(PushError::Full(payload)),
-                    Overflow::DropOldest => {
-                        if log.evict_step(bytes, &guard) == 0 {
-                            // Everything is reserved by pushes in flight;
-                            // they will publish, then they can be evicted.
-                            spin.wait();
-                        }
-                    }
-                }
-            }
+        match self.make_room(bytes) {
+            Ok(()) => {}
+            Err(true) => return Err(PushError::Closed(payload)),
+            Err(false) => return Err(PushError::Full(payload)),
         }
         let Some(seq) = log.reserve_seq() else {
             log.unreserve(bytes);
             return Err(PushError::Closed(payload));
         };
         let now = log.clock.now_nanos();
-        let enqueue = Event::new(EventKind::Enqueued, log.name, now);
-        let (id, created, history) = match origin {
-            None => (crate::id::uuid_v7_at(now), now, History::Fresh([enqueue])),
-            Some((id, created, mut events)) => {
-                events.push(enqueue);
-                (id, created, History::Forwarded(events.into_boxed_slice()))
-            }
-        };
-        let item = Arc::new(Item::new(id, seq, created, history, payload));
+        let item = self.envelope(seq, now, payload, origin);
+        let id = item.id();
         log.publish(seq, item, bytes, now);
         Ok(id)
+    }
+
+    /// Pushes a batch: one budget reservation, one `fetch_add` and one
+    /// wake-up for the whole batch when it fits at once; item by item (with
+    /// the overflow policy) otherwise.
+    fn push_batch(&self, mut items: Vec<T>) -> Result<usize, PushBatchError<T>> {
+        let log = &self.log;
+        let n = items.len();
+        if n == 0 {
+            return Ok(0);
+        }
+        let sizes: Vec<usize> = items.iter().map(|p| self.accounted(p, 1)).collect();
+        let total = sizes.iter().fold(0usize, |a, &b| a.saturating_add(b));
+        if total <= log.limit && log.try_reserve(total) {
+            let Some(first) = log.reserve_seqs(n as u64) else {
+                log.unreserve(total);
+                return Err(PushBatchError::Closed(items));
+            };
+            let now = log.clock.now_nanos();
+            let envelopes = items
+                .into_iter()
+                .zip(sizes)
+                .zip(first..)
+                .map(|((payload, bytes), seq)| (self.envelope(seq, now, payload, None), bytes));
+            log.publish_all(first, envelopes, now);
+            return Ok(n);
+        }
+        let mut rest = items.drain(..);
+        let mut pushed = 0;
+        while let Some(payload) = rest.next() {
+            if let Err(e) = self.push(payload, None) {
+                let closed = e.is_closed();
+                let mut back = vec![e.into_inner()];
+                back.extend(rest);
+                return Err(if closed {
+                    PushBatchError::Closed(back)
+                } else {
+                    PushBatchError::Full(back)
+                });
+            }
+            pushed += 1;
+        }
+        Ok(pushed)
     }
 
     /// Releases what every consumer has read, then expires what is older
@@ -333,6 +403,36 @@ impl<T: Send + Sync + 'static> Queue<T> {
     /// ```
     pub fn push(&self, payload: T) -> Result<Uuid, PushError<T>> {
         self.shared().push(payload, None)
+    }
+
+    /// Pushes every payload of `items`, in order, as consecutive items.
+    /// Returns how many were pushed (all of them on success).
+    ///
+    /// When the whole batch fits in the budget it costs one budget
+    /// reservation, one sequence reservation and one wake-up; otherwise the
+    /// items go one by one under the overflow policy. On a refusal the
+    /// error holds the payloads that were not pushed, the refused one first;
+    /// everything before them was pushed.
+    ///
+    /// # Errors
+    /// [`PushBatchError::Full`] or [`PushBatchError::Closed`] with the
+    /// payloads not pushed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: chunkq::Queue<u32> = chunkq::Queue::new("a");
+    /// let c = q.subscribe();
+    /// assert_eq!(q.push_batch(0..100).unwrap(), 100);
+    /// let mut got = Vec::new();
+    /// assert_eq!(c.try_recv_many(&mut got, 1000).unwrap(), 64); // one claim
+    /// assert_eq!(*got[63].payload(), 63);
+    /// ```
+    pub fn push_batch<I>(&self, items: I) -> Result<usize, PushBatchError<T>>
+    where
+        I: IntoIterator<Item = T>,
+    {
+        self.shared().push_batch(items.into_iter().collect())
     }
 
     /// Pushes a copy of a delivered item into this queue, keeping its UUID,
