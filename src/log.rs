@@ -423,35 +423,34 @@ impl<T: Send + Sync + 'static> Log<T> {
                 self.move_cursor(group, c, hw);
                 continue;
             }
-            let (t, closed) = self.tail_seq();
-            if c >= t {
-                return Err(if closed {
-                    Nothing::Closed
-                } else {
-                    Nothing::Empty
-                });
-            }
-            let Some(chunk) = self.locate(group, c, &guard) else {
-                // `head` moved past `c`, or the chunk is not installed yet
-                // (its producer is mid-push): look again.
-                spin.wait();
-                continue;
-            };
-            let end = t.min(chunk.end()).min(c + max.clamp(1, MAX_CLAIM) as u64);
+            // Look at the slots first: a published slot is below `tail`, so
+            // the common case never reads `tail` (producers' hot line).
             let mut n = 0;
-            for seq in c..end {
-                // Acquire: pairs with the Release publication in `publish`.
-                let p = chunk.slot(seq).item.load(Ordering::Acquire);
-                if p.is_null() {
-                    break;
+            if let Some(chunk) = self.locate(group, c, &guard) {
+                let end = chunk.end().min(c + max.clamp(1, MAX_CLAIM) as u64);
+                for seq in c..end {
+                    // Acquire: pairs with the Release publication in
+                    // `publish_all`.
+                    let p = chunk.slot(seq).item.load(Ordering::Acquire);
+                    if p.is_null() {
+                        break;
+                    }
+                    claimed[n] = p;
+                    n += 1;
                 }
-                claimed[n] = p;
-                n += 1;
             }
             if n == 0 {
+                let (t, closed) = self.tail_seq();
+                if c >= t {
+                    return Err(if closed {
+                        Nothing::Closed
+                    } else {
+                        Nothing::Empty
+                    });
+                }
                 // Reserved but not yet published (wait for it, never skip
-                // it), or detached because `head` moved (the next loop sees
-                // `c < head`).
+                // it), its chunk not installed yet, or detached because
+                // `head` moved (the next loop sees `c < head`).
                 spin.wait();
                 continue;
             }
