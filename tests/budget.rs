@@ -152,6 +152,7 @@ fn budget_holds_under_racing_producers(policy: Overflow, sizes: &[usize], pushes
                 assert!(used <= q.memory_limit(), "{used} > {}", q.memory_limit());
                 max_seen = max_seen.max(used);
                 checks.fetch_add(1, Ordering::Relaxed);
+                thread::yield_now();
             }
             max_seen
         })
