@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --release --example growth -- [--retained 1000,100000,10000000]
-//!     [--ops 2000000] [--out FILE]
+//!     [--part-ms 200] [--out FILE]
 //! ```
 //!
 //! For each retained count `K` and implementation, on one thread:
@@ -15,9 +15,12 @@
 //!    Measured, not estimated: it includes slots, chunks, envelopes and
 //!    whatever was allocated ahead.
 //! 2. *Throughput*: with those `K` items retained ahead of the consumer, push
-//!    one and receive one, `--ops` times in 5 timed parts; the median part
+//!    one and receive one, for 5 timed parts of `--part-ms` each; the median part
 //!    is reported in million push+receive pairs per second. Each received
-//!    value is checked (FIFO: the value pushed `K` pushes earlier).
+//!    value is checked (FIFO: the value pushed `K` pushes earlier). All
+//!    containers of a mode are alive at once and the parts rotate over them
+//!    (every implementation and `K`, then again), so a change in the
+//!    machine's load hits every figure alike.
 //! 3. *Broadcast 1,2*: the same with two consumers each `K` behind (chunkq:
 //!    two subscribers; peer: one crossbeam channel per consumer); unit:
 //!    million deliveries per second (two per push).
@@ -35,7 +38,7 @@ mod harness;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicIsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// `System`, counting the bytes currently allocated.
 struct Counting;
@@ -143,7 +146,7 @@ impl Fifo for Kanal {
     }
 }
 
-fn make(name: &str, retained: u64, readers: usize) -> Box<dyn Fifo> {
+fn make(name: &'static str, retained: u64, readers: usize) -> Box<dyn Fifo> {
     match name {
         "chunkq" => {
             let q = harness::chunkq_queue(retained + 10_000);
@@ -171,13 +174,23 @@ fn settle() {
     }
 }
 
-struct Measured {
+/// One container with `k` items retained ahead of its reader(s).
+struct State {
+    name: &'static str,
+    k: u64,
+    readers: usize,
+    q: Box<dyn Fifo>,
+    /// Next value to push.
+    next: u64,
+    /// Next value every reader must receive.
+    expect: u64,
     overhead: f64,
-    mops: f64,
+    rates: Vec<f64>,
 }
 
-/// Overhead per item at `k` retained, then steady-state throughput.
-fn measure(name: &str, k: u64, readers: usize, ops: u64) -> Measured {
+/// Builds a container and measures the live heap bytes its `k` retained
+/// items cost.
+fn prefill(name: &'static str, k: u64, readers: usize) -> State {
     settle();
     let q = make(name, k, readers);
     let before = live();
@@ -185,38 +198,56 @@ fn measure(name: &str, k: u64, readers: usize, ops: u64) -> Measured {
         q.push(i);
     }
     let after = live();
-    let overhead = (after - before) as f64 / k as f64 - std::mem::size_of::<u64>() as f64;
-    let parts = 5;
-    let per = (ops / parts).max(1);
-    let mut next = k;
-    let mut expect = 0u64;
-    let mut rates = Vec::new();
-    for _ in 0..parts {
+    State {
+        name,
+        k,
+        readers,
+        q,
+        next: k,
+        expect: 0,
+        overhead: (after - before) as f64 / k as f64 - std::mem::size_of::<u64>() as f64,
+        rates: Vec::new(),
+    }
+}
+
+impl State {
+    /// For `span`, in rounds of 1000: push one, each reader receives one
+    /// (checked); records million deliveries per second.
+    fn part(&mut self, span: Duration) {
         let t0 = Instant::now();
-        for _ in 0..per {
-            q.push(next);
-            next += 1;
-            for r in 0..readers {
-                let got = q.pop(r);
-                assert_eq!(got, Some(expect), "{name}: reader {r} out of order");
+        let mut ops = 0u64;
+        while t0.elapsed() < span {
+            for _ in 0..1000 {
+                self.q.push(self.next);
+                self.next += 1;
+                for r in 0..self.readers {
+                    let got = self.q.pop(r);
+                    assert_eq!(
+                        got,
+                        Some(self.expect),
+                        "{}: reader {r} out of order",
+                        self.name
+                    );
+                }
+                self.expect += 1;
             }
-            expect += 1;
+            ops += 1000;
         }
         let dt = t0.elapsed().as_secs_f64();
-        rates.push((per * readers as u64) as f64 / dt / 1e6);
+        self.rates
+            .push((ops * self.readers as u64) as f64 / dt / 1e6);
     }
-    rates.sort_by(f64::total_cmp);
-    drop(q);
-    settle();
-    Measured {
-        overhead,
-        mops: rates[rates.len() / 2],
+
+    fn median(&self) -> f64 {
+        let mut r = self.rates.clone();
+        r.sort_by(f64::total_cmp);
+        r[r.len() / 2]
     }
 }
 
 fn main() {
     let mut retained = vec![1_000u64, 100_000, 10_000_000];
-    let mut ops = 2_000_000u64;
+    let mut part_ms = 200u64;
     let mut out: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -228,9 +259,11 @@ fn main() {
                     .map(|s| s.replace('_', "").parse().expect("--retained"))
                     .collect()
             }
-            "--ops" => ops = val().replace('_', "").parse().expect("--ops"),
+            "--part-ms" => part_ms = val().parse().expect("--part-ms"),
             "--out" => out = Some(val()),
-            _ => panic!("usage: growth [--retained 1000,100000,10000000] [--ops N] [--out FILE]"),
+            _ => panic!(
+                "usage: growth [--retained 1000,100000,10000000] [--part-ms 200] [--out FILE]"
+            ),
         }
     }
     let mut csv = harness::csv_header(&harness::command_line());
@@ -239,7 +272,7 @@ fn main() {
         "# one thread (not oversubscribed); mode group-1x1 = push + try_recv with K items retained \
          ahead, unit million pairs per second; mode broadcast-1x2 = push + 2 try_recv (two \
          independent readers each K behind), unit million deliveries per second; median of 5 \
-         parts of {ops} ops; overhead = (live heap bytes with K retained - live heap bytes empty) \
+         interleaved timed parts of {part_ms} ms; overhead = (live heap bytes with K retained - live heap bytes empty) \
          / K - 8 (the u64 payload), from a counting global allocator"
     )
     .unwrap();
@@ -247,7 +280,7 @@ fn main() {
         "mode,implementation,retained,overhead_bytes_per_item,mops,\
          mops_over_own_smallest_k,chunkq_mops_over_this,chunkq_overhead_minus_this\n",
     );
-    let modes: [(&str, usize, &[&str]); 2] = [
+    let modes: [(&str, usize, &[&'static str]); 2] = [
         (
             "group-1x1",
             1,
@@ -255,30 +288,52 @@ fn main() {
         ),
         ("broadcast-1x2", 2, &["chunkq", "crossbeam-channel"]),
     ];
+    const PARTS: u64 = 5;
+    let span = Duration::from_millis(part_ms);
     for (mode, readers, names) in modes {
-        let mut first: Vec<Option<f64>> = vec![None; names.len()];
+        // Every (implementation, K) container is alive at once and the timed
+        // parts rotate over all of them, so a change in the machine's load
+        // hits every figure alike.
+        let mut states: Vec<State> = names
+            .iter()
+            .flat_map(|&n| retained.iter().map(move |&k| (n, k)))
+            .map(|(n, k)| prefill(n, k, readers))
+            .collect();
+        for _ in 0..PARTS {
+            for st in &mut states {
+                st.part(span);
+            }
+        }
         for &k in &retained {
-            let ms: Vec<Measured> = names.iter().map(|n| measure(n, k, readers, ops)).collect();
-            for (i, (name, m)) in names.iter().zip(&ms).enumerate() {
-                let base = *first[i].get_or_insert(m.mops);
-                let (vs, ovs) = if i == 0 {
+            let at_k: Vec<&State> = states.iter().filter(|s| s.k == k).collect();
+            let chunkq = at_k[0];
+            for st in &at_k {
+                let smallest = states
+                    .iter()
+                    .find(|s| s.name == st.name)
+                    .expect("own smallest K")
+                    .median();
+                let (vs, ovs) = if st.name == "chunkq" {
                     (String::new(), String::new())
                 } else {
                     (
-                        format!("{:.3}", ms[0].mops / m.mops),
-                        format!("{:.1}", ms[0].overhead - m.overhead),
+                        format!("{:.3}", chunkq.median() / st.median()),
+                        format!("{:.1}", chunkq.overhead - st.overhead),
                     )
                 };
                 let row = format!(
-                    "{mode},{name},{k},{:.1},{:.3},{:.3},{vs},{ovs}\n",
-                    m.overhead,
-                    m.mops,
-                    m.mops / base
+                    "{mode},{},{k},{:.1},{:.3},{:.3},{vs},{ovs}\n",
+                    st.name,
+                    st.overhead,
+                    st.median(),
+                    st.median() / smallest
                 );
                 print!("{row}");
                 csv.push_str(&row);
             }
         }
+        drop(states);
+        settle();
     }
     if let Some(path) = out {
         if let Some(dir) = std::path::Path::new(&path).parent() {

@@ -10,19 +10,109 @@
 //!
 //! The queue has every feature on (UUID, timestamps, history, accounting,
 //! TTL). Each pushed value is checked on receipt.
+//!
+//! `profile_push costs` instead times (wall clock, not under valgrind) the
+//! primitives the item path is made of, beside one push + try_recv, so
+//! instruction counts can be weighed against what they cost on this machine
+//! (a clock read is few instructions but a `rdtsc`-class latency).
 
-fn main() {
-    let n: u64 = std::env::args()
-        .nth(1)
-        .map_or(200_000, |s| s.parse().expect("item count"));
+use std::hint::black_box;
+use std::time::{Duration, Instant, SystemTime};
+
+fn queue() -> (chunkq::Queue<u64>, chunkq::Consumer<u64>) {
     let q: chunkq::Queue<u64> = chunkq::Queue::builder("profile")
         .memory_limit(1 << 30)
-        .ttl(std::time::Duration::from_secs(3600))
+        .ttl(Duration::from_secs(3600))
         .sweep_interval(None)
         .overflow(chunkq::Overflow::Reject)
         .build()
         .expect("builder");
     let c = q.subscribe();
+    (q, c)
+}
+
+/// Nanoseconds per call of `f`, best of 5 rounds of `n` calls.
+fn per_call(n: u64, mut f: impl FnMut(u64)) -> f64 {
+    (0..5)
+        .map(|_| {
+            let t0 = Instant::now();
+            for i in 0..n {
+                f(i);
+            }
+            t0.elapsed().as_nanos() as f64 / n as f64
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn costs() {
+    let n = 1_000_000;
+    let base = Instant::now();
+    let rows: Vec<(&str, f64)> = vec![
+        (
+            "Instant::now",
+            per_call(n, |_| {
+                black_box(Instant::now());
+            }),
+        ),
+        (
+            "Instant::elapsed",
+            per_call(n, |_| {
+                black_box(base.elapsed());
+            }),
+        ),
+        (
+            "SystemTime::now",
+            per_call(n, |_| {
+                black_box(SystemTime::now());
+            }),
+        ),
+        (
+            "Box<[u64; 12]> alloc + free",
+            per_call(n, |i| {
+                black_box(Box::new([i; 12]));
+            }),
+        ),
+        (
+            "Arc<[u64; 12]> alloc + clone + 2 drops",
+            per_call(n, |i| {
+                let a = std::sync::Arc::new([i; 12]);
+                black_box(a.clone());
+            }),
+        ),
+        (
+            "crossbeam_epoch::pin (+ drop guard)",
+            per_call(n, |_| {
+                black_box(crossbeam_epoch::pin());
+            }),
+        ),
+        ("chunkq push + try_recv (one thread)", {
+            let (q, c) = queue();
+            per_call(n, |i| {
+                q.push(i).expect("push");
+                assert_eq!(*c.try_recv().expect("item").payload(), i);
+            })
+        }),
+        ("crossbeam SegQueue push + pop (one thread)", {
+            let q = crossbeam_queue::SegQueue::new();
+            per_call(n, |i| {
+                q.push(i);
+                assert_eq!(q.pop(), Some(i));
+            })
+        }),
+    ];
+    println!("operation,ns_per_call (best of 5 x {n})");
+    for (name, ns) in rows {
+        println!("{name},{ns:.1}");
+    }
+}
+
+fn main() {
+    let arg = std::env::args().nth(1);
+    if arg.as_deref() == Some("costs") {
+        return costs();
+    }
+    let n: u64 = arg.map_or(200_000, |s| s.parse().expect("item count"));
+    let (q, c) = queue();
     let mut sum = 0u64;
     for i in 0..n {
         q.push(i).expect("push");
