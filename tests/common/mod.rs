@@ -117,22 +117,34 @@ impl std::fmt::Debug for Tracked {
 impl EstimateSize for Tracked {}
 
 /// Flushes this thread's crossbeam-epoch garbage and collects, until `done()`
-/// holds (or a bounded number of rounds passed). Returns `done()`.
+/// holds or [`PATIENCE`] runs out. Returns `done()`.
 ///
 /// Removed items are freed through the epoch collector, which may run a
 /// little later than the removal; threads that deferred garbage must have
-/// exited (their garbage goes to the global queue) or be this thread.
+/// exited (their garbage goes to the global queue) or be this thread. The
+/// collector cannot advance while some other thread of the process (another
+/// test) is pinned, and that thread may be descheduled for a while on a
+/// loaded machine: hence a wait bounded in time, not in rounds.
 pub fn flush_until(mut done: impl FnMut() -> bool) -> bool {
-    for round in 0..100_000 {
-        if done() {
-            return true;
+    let start = std::time::Instant::now();
+    let mut round = 0u64;
+    while !done() {
+        if start.elapsed() > PATIENCE {
+            return false;
         }
         crossbeam_epoch::pin().flush();
-        if round % 64 == 63 {
+        round += 1;
+        if round % 64 == 0 {
             thread::yield_now();
         }
+        if round % 4096 == 0 {
+            thread::sleep(Duration::from_millis(1));
+        }
     }
-    done()
+    if start.elapsed() > Duration::from_millis(100) {
+        eprintln!("flush_until: the collector needed {:?}", start.elapsed());
+    }
+    true
 }
 
 /// Runs `f` on its own thread and returns its result, or fails the test if
