@@ -39,7 +39,7 @@ fn random_runs(cases: u32, f: fn(&[u8]) -> Stats) -> Stats {
 /// expires would fail here).
 #[test]
 fn ops_match_the_model() {
-    let s = random_runs(2000, ops::run_ops);
+    let s = random_runs(6000, ops::run_ops);
     println!("{s:?}");
     assert!(s.ops > 100_000, "{s:?}");
     assert!(s.delivered > 0 && s.full > 0 && s.closed > 0, "{s:?}");
@@ -50,7 +50,7 @@ fn ops_match_the_model() {
 /// match the model.
 #[test]
 fn envelopes_match_the_model() {
-    let s = random_runs(3000, ops::run_envelope);
+    let s = random_runs(6000, ops::run_envelope);
     println!("{s:?}");
     assert!(s.forwarded > 1000 && s.full > 0, "{s:?}");
     assert!(s.expired > 0 && s.evicted > 0, "{s:?}");
@@ -73,20 +73,14 @@ fn chunk_boundaries_and_trimming() {
         Op::Subscribe(false),
         Op::CloneConsumer(0),
     ];
-    for _ in 0..9 {
-        ops.push(Op::PushMany(255, Size(40)));
-    }
-    for _ in 0..5 {
-        ops.push(Op::RecvMany(0, 255)); // group 0 through chunk 0 and into 1
-    }
+    ops.extend(vec![Op::PushBatch(127, Size(40)); 18]); // 2286 items
+    ops.extend(vec![Op::RecvMany(0, 31); 40]); // group 0 through chunk 0 and into 1
     ops.push(Op::ExpireNow); // trims nothing: group 1 has read nothing
-    for _ in 0..4 {
-        ops.push(Op::RecvMany(1, 255)); // group 1 leaves chunk 0: trimmed
-    }
+    ops.extend(vec![Op::RecvBatch(1, 255); 16]); // group 1 leaves chunk 0: trimmed
     ops.extend([Op::Advance(5), Op::Push(Size(0)), Op::DropConsumer(0)]);
     for _ in 0..10 {
-        ops.push(Op::RecvMany(1, 255));
-        ops.push(Op::PushMany(200, Size(100)));
+        ops.push(Op::Drain(1));
+        ops.extend(vec![Op::PushMany(31, Size(100)); 8]);
     }
     ops.extend([Op::Advance(20), Op::ExpireNow, Op::Close(0)]);
     let s = ops::run_ops_input(&OpsInput { config: BIG, ops });
