@@ -199,6 +199,49 @@ fn evicted_payloads_are_dropped_once() {
 }
 
 #[test]
+fn removed_payloads_still_awaiting_the_collector_when_the_queue_drops() {
+    // Items evicted or expired just before the last handle drops: their
+    // release is still queued in the epoch collector when the queue's memory
+    // goes. Each must still be dropped exactly once, and nothing may touch
+    // the freed queue afterwards.
+    for round in 0..50 {
+        let n = 40;
+        let log = DropLog::new(n);
+        let clock = Clock::manual();
+        let q: Queue<Tracked> = Queue::builder("drops-pending")
+            .memory_limit(tracked_bytes() * 8)
+            .overflow(Overflow::DropOldest)
+            .ttl(Duration::from_secs(1))
+            .clock(clock.clone())
+            .sweep_interval(None)
+            .build()
+            .unwrap();
+        let c = q.subscribe();
+        for i in 0..30 {
+            q.push(log.item(i)).unwrap(); // evicts 22
+        }
+        clock.advance(Duration::from_secs(2));
+        for i in 30..n {
+            q.push(log.item(i)).unwrap(); // evicts the 8 older ones
+        }
+        assert_eq!(q.expire_now(), 0, "the old ones were all evicted");
+        clock.advance(Duration::from_secs(2));
+        assert_eq!(q.expire_now(), 8);
+        if round % 2 == 0 {
+            assert!(c.try_recv().is_err());
+        }
+        drop((q, c));
+        assert!(flush_until(|| log.dropped() == n), "round {round}");
+        log.assert_all_dropped_once();
+        // More collection must not touch anything again.
+        for _ in 0..1000 {
+            crossbeam_epoch::pin().flush();
+        }
+        log.assert_all_dropped_once();
+    }
+}
+
+#[test]
 fn expired_payloads_are_dropped_once() {
     let n = 1200; // crosses a chunk boundary
     let log = DropLog::new(n);
