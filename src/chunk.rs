@@ -6,13 +6,15 @@
 //! - Chunk `k` holds sequence numbers `[k * CHUNK_CAP, (k + 1) * CHUNK_CAP)`;
 //!   slot `i` holds sequence number `k * CHUNK_CAP + i`.
 //! - A slot's item pointer goes null → item exactly once (the producer's
-//!   `Release` publication) and item → null at most once (detachment by the
-//!   thread that moved `head` past it). Null therefore means "reserved but not
-//!   yet published" while the sequence number is at or above `head`, and
-//!   "detached" below it; readers tell the two apart by re-reading `head`.
+//!   `Release` publication) and item → null at most once (cleared one grace
+//!   period after `head` passed it, see `Log::detach`). Null therefore means
+//!   "reserved but not yet published" while the sequence number is at or
+//!   above `head`, and "cleared" below it; readers tell the two apart by
+//!   re-reading `head`.
 //! - `refs` counts the owners of the chunk's memory: one for the list link
-//!   (dropped when the chunk is unlinked) plus one per consumer group whose
-//!   chunk hint points here. The chunk is handed to the epoch collector when
+//!   (dropped when the chunk is unlinked), one per consumer group whose
+//!   chunk hint points here, and one per removed range whose slots are
+//!   waiting to be cleared. The chunk is handed to the epoch collector when
 //!   `refs` reaches zero, and a new reference is only ever taken from a
 //!   non-zero count ([`Chunk::try_acquire`]), so a dying chunk is never
 //!   revived.

@@ -1,10 +1,17 @@
 //! Time as chunkq sees it: nanoseconds since the Unix epoch in a `u64`.
 //!
-//! The system clock is read as a fixed wall-clock anchor plus a monotonic
-//! [`Instant`] offset, so TTLs never run backwards when the wall clock is
-//! stepped, while the timestamps on items and events still convert to
-//! [`SystemTime`]. A [`Clock::manual`] clock moves only when told to, which is
-//! how a ten-minute TTL is tested in milliseconds.
+//! The system clocks are read as a fixed wall-clock anchor plus a monotonic
+//! offset, so TTLs never run backwards when the wall clock is stepped, while
+//! the timestamps on items and events still convert to [`SystemTime`].
+//!
+//! Every push reads the clock once (UUID v7, enqueue time, TTL) and every
+//! receive once (dequeue time), so the clock is on the hot path. The default,
+//! [`Clock::system`], reads the kernel's coarse monotonic clock
+//! (`CLOCK_MONOTONIC_COARSE` on Linux: a few nanoseconds, updated every tick,
+//! i.e. 1 to 4 ms); [`Clock::precise`] reads [`Instant`] (nanosecond
+//! resolution, 20 to 80 ns a read on virtual machines). A [`Clock::manual`]
+//! clock moves only when told to, which is how a ten-minute TTL is tested in
+//! milliseconds.
 
 use std::sync::Arc;
 use std::sync::OnceLock;
@@ -33,9 +40,21 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct Clock {
-    /// `None` for the system clock; for a manual clock, its current reading
-    /// in nanoseconds since the Unix epoch, shared by all clones.
-    manual: Option<Arc<AtomicU64>>,
+    /// Which clock.
+    source: Source,
+}
+
+/// The kinds of clock.
+#[derive(Clone, Debug, Default)]
+enum Source {
+    /// The coarse monotonic system clock.
+    #[default]
+    Coarse,
+    /// `Instant`, nanosecond resolution.
+    Precise,
+    /// A manual clock: its reading in nanoseconds since the Unix epoch,
+    /// shared by all clones.
+    Manual(Arc<AtomicU64>),
 }
 
 /// The wall-clock reading (ns since the Unix epoch) and the `Instant` taken
@@ -51,7 +70,9 @@ fn anchor() -> &'static (u64, Instant) {
 }
 
 impl Clock {
-    /// The system clock.
+    /// The system clock at the kernel's tick resolution (1 to 4 ms on
+    /// Linux), the cheapest to read: the default. Monotonic: it never runs
+    /// backwards. Elsewhere than Linux it is [`Clock::precise`].
     ///
     /// # Examples
     ///
@@ -60,7 +81,27 @@ impl Clock {
     /// assert!(clock.now() > std::time::UNIX_EPOCH);
     /// ```
     pub fn system() -> Self {
-        Self { manual: None }
+        Self {
+            source: Source::Coarse,
+        }
+    }
+
+    /// The system clock at nanosecond resolution ([`Instant`]), for event
+    /// timestamps that must tell apart what happens within a millisecond.
+    /// Each read costs more (20 to 80 ns on virtual machines). Monotonic.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let clock = chunkq::Clock::precise();
+    /// let a = clock.now();
+    /// std::thread::sleep(std::time::Duration::from_micros(50));
+    /// assert!(clock.now() > a);
+    /// ```
+    pub fn precise() -> Self {
+        Self {
+            source: Source::Precise,
+        }
     }
 
     /// A manual clock, starting at the current system time and moving only
@@ -77,7 +118,7 @@ impl Clock {
     /// ```
     pub fn manual() -> Self {
         Self {
-            manual: Some(Arc::new(AtomicU64::new(system_nanos()))),
+            source: Source::Manual(Arc::new(AtomicU64::new(system_nanos()))),
         }
     }
 
@@ -94,7 +135,7 @@ impl Clock {
     /// assert!(clock.now() > before);
     /// ```
     pub fn advance(&self, by: Duration) {
-        if let Some(m) = &self.manual {
+        if let Source::Manual(m) = &self.source {
             let by = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
             // Relaxed: the reading is a plain value; what it orders (expiry)
             // is ordered by the queue's own atomics.
@@ -113,7 +154,7 @@ impl Clock {
     /// assert!(!chunkq::Clock::system().is_manual());
     /// ```
     pub fn is_manual(&self) -> bool {
-        self.manual.is_some()
+        matches!(self.source, Source::Manual(_))
     }
 
     /// The current reading.
@@ -131,13 +172,48 @@ impl Clock {
     }
 
     /// The current reading in nanoseconds since the Unix epoch.
+    #[inline]
     pub(crate) fn now_nanos(&self) -> u64 {
-        match &self.manual {
+        match &self.source {
+            Source::Coarse => coarse_nanos(),
+            Source::Precise => system_nanos(),
             // Relaxed: see `advance`.
-            Some(m) => m.load(Ordering::Relaxed),
-            None => system_nanos(),
+            Source::Manual(m) => m.load(Ordering::Relaxed),
         }
     }
+}
+
+/// Nanoseconds of the coarse monotonic clock.
+#[cfg(all(target_os = "linux", not(miri)))]
+fn coarse_monotonic() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC_COARSE
+    // exists on every Linux since 2.6.32. On the impossible failure `ts`
+    // stays zero, which only makes the reading older.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
+}
+
+/// Coarse time in nanoseconds since the Unix epoch: the wall-clock anchor
+/// plus the coarse monotonic clock's progress since the anchor was taken.
+#[cfg(all(target_os = "linux", not(miri)))]
+#[inline]
+fn coarse_nanos() -> u64 {
+    static BASE: OnceLock<(u64, u64)> = OnceLock::new();
+    let &(wall, mono) = BASE.get_or_init(|| (system_nanos(), coarse_monotonic()));
+    wall.saturating_add(coarse_monotonic().saturating_sub(mono))
+}
+
+/// Where there is no coarse clock, the precise one.
+#[cfg(not(all(target_os = "linux", not(miri))))]
+#[inline]
+fn coarse_nanos() -> u64 {
+    system_nanos()
 }
 
 /// Monotonic system time in nanoseconds since the Unix epoch.

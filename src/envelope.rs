@@ -266,7 +266,8 @@ impl<T> Item<T> {
     /// let c = q.subscribe();
     /// let before = std::time::SystemTime::now();
     /// q.push(1).unwrap();
-    /// assert!(c.try_recv().unwrap().created() >= before - std::time::Duration::from_millis(5));
+    /// // The default clock ticks in milliseconds (see `Clock::system`).
+    /// assert!(c.try_recv().unwrap().created() >= before - std::time::Duration::from_millis(50));
     /// ```
     pub fn created(&self) -> SystemTime {
         to_system_time(self.created)
