@@ -21,10 +21,30 @@ use std::time::Duration;
 use uuid::Uuid;
 
 /// Default memory budget: 1 MiB of accounted bytes.
+///
+/// # Examples
+///
+/// ```
+/// let q: chunkq::Queue<u8> = chunkq::Queue::new("a");
+/// assert_eq!(q.memory_limit(), chunkq::DEFAULT_MEMORY_LIMIT);
+/// ```
 pub const DEFAULT_MEMORY_LIMIT: usize = 1_048_576;
 /// Default time to live: 10 minutes from an item's enqueue.
+///
+/// # Examples
+///
+/// ```
+/// let q: chunkq::Queue<u8> = chunkq::Queue::new("a");
+/// assert_eq!(q.ttl(), chunkq::DEFAULT_TTL);
+/// ```
 pub const DEFAULT_TTL: Duration = Duration::from_secs(600);
 /// Default sweep interval: 30 seconds.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(chunkq::DEFAULT_SWEEP_INTERVAL, std::time::Duration::from_secs(30));
+/// ```
 pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 
 /// What `push` does when the memory budget is full (after releasing the
@@ -654,10 +674,30 @@ impl<T: Send + Sync + 'static> Queue<T> {
 }
 
 /// Sizing by [`EstimateSize`] (the builder's default).
+///
+/// # Examples
+///
+/// ```
+/// use chunkq::{Builder, Queue, TraitSizer};
+/// let b: Builder<String, TraitSizer> = Queue::builder("a");
+/// let q = b.build().unwrap();
+/// q.push("x".repeat(64)).unwrap();
+/// assert!(q.memory_used() >= 64);
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TraitSizer;
 
 /// Sizing by a user closure (see [`Builder::sizer`]).
+///
+/// # Examples
+///
+/// ```
+/// use chunkq::{Builder, FnSizer, Queue};
+/// let b: Builder<Vec<u8>, FnSizer<Vec<u8>>> = Queue::builder("a").sizer(|v: &Vec<u8>| v.len());
+/// let q = b.build().unwrap();
+/// q.push(vec![0; 100]).unwrap();
+/// assert!(q.memory_used() >= 100);
+/// ```
 pub struct FnSizer<T>(SizeFn<T>);
 
 impl<T> fmt::Debug for FnSizer<T> {
