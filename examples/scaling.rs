@@ -12,7 +12,12 @@
 //! and max of `--runs` runs (default 5) in million deliveries per second (a
 //! broadcast delivers every item to every consumer), the ratio of the row's
 //! median to the best peer's median in its (scenario, P, C) cell, and for a
-//! peer row chunkq's median divided by this peer's. Every run verifies its
+//! peer row chunkq's median divided by this peer's (`chunkq_over_this`) and
+//! chunkq-batch's (`chunkq_batch_over_this`). The batch variants
+//! (`chunkq-batch`, `kanal-batch`, `crossbeam-channel-batch`,
+//! `disruptor-batch`, `crossbeam-channel-fanout-batch`; see the harness
+//! docs) are rows of the same cell, and `best_peer` is the best of all peer
+//! rows, single or batch. Every run verifies its
 //! deliveries (see `benches/harness/mod.rs`) and panics on a wrong answer.
 //! Runs are interleaved (run r of every implementation, then run r + 1),
 //! so a change in the machine's load hits all of them alike. Rows whose
@@ -97,7 +102,7 @@ fn main() {
     csv.push_str(
         "scenario,implementation,producers,consumers,oversubscribed,items_per_run,\
          deliveries_per_run,median_mdps,min_mdps,max_mdps,ratio_to_best_peer,best_peer,\
-         chunkq_over_this\n",
+         chunkq_over_this,chunkq_batch_over_this\n",
     );
     print!("{csv}");
     std::io::stdout().flush().unwrap();
@@ -145,20 +150,29 @@ fn main() {
                 .iter()
                 .filter(|r| !r.imp.is_chunkq())
                 .max_by(|a, b| a.median.total_cmp(&b.median));
-            let chunkq = rows.iter().find(|r| r.imp.is_chunkq()).map(|r| r.median);
+            let chunkq = rows
+                .iter()
+                .find(|r| r.imp.is_chunkq() && !r.imp.is_batch())
+                .map(|r| r.median);
+            let chunkq_batch = rows
+                .iter()
+                .find(|r| r.imp.is_chunkq() && r.imp.is_batch())
+                .map(|r| r.median);
             let mut cell = String::new();
             for r in &rows {
                 let (ratio, best_name) = match best {
                     Some(b) => (format!("{:.3}", r.median / b.median), b.imp.name()),
                     None => (String::new(), ""),
                 };
-                let chunkq_over = match chunkq {
+                let over = |q: Option<f64>| match q {
                     Some(q) if !r.imp.is_chunkq() => format!("{:.3}", q / r.median),
                     _ => String::new(),
                 };
+                let (chunkq_over, batch_over) = (over(chunkq), over(chunkq_batch));
                 writeln!(
                     cell,
-                    "{},{},{p},{c},{},{},{deliveries},{:.3},{:.3},{:.3},{ratio},{best_name},{chunkq_over}",
+                    "{},{},{p},{c},{},{},{deliveries},{:.3},{:.3},{:.3},{ratio},{best_name},\
+                     {chunkq_over},{batch_over}",
                     scenario.name(),
                     r.imp.name(),
                     if oversubscribed(p, c) { "yes" } else { "no" },

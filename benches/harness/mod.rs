@@ -12,6 +12,18 @@
 //!   the pushed set (so a loss, a duplicate or a corrupted value fails;
 //!   `GroupCheck`).
 //!
+//! Batch variants sit in the same scenario beside the single-item ones
+//! (`Imp::is_batch`): `chunkq-batch` pushes with `Queue::push_batch` of
+//! [`BATCH`] items and reads with `Consumer::try_recv_many(.., BATCH)`; a
+//! peer gets a batch row only where it has a batch API of its own: kanal
+//! (`Receiver::drain_into`, sends one by one), crossbeam-channel (`try_iter`
+//! drain, sends one by one; per consumer in the broadcast fan-out) and the
+//! disruptor (`try_batch_publish` of [`BATCH`]; its pollers always read
+//! every available event as one batch, in the single row too). SegQueue,
+//! concurrent-queue, flume's single rows, tokio broadcast and bus have no
+//! batch row (SegQueue, tokio broadcast and bus have no batch API).
+//! Batch runs are verified exactly like the single ones.
+//!
 //! All implementations share the same consumer policy on "empty"
 //! (`crossbeam_utils::Backoff::snooze`: a few spins, then `yield_now`) and the
 //! same producer policy on "full" for the bounded peers, so no one is favoured
@@ -157,16 +169,22 @@ impl Scenario {
         match self {
             Scenario::Broadcast => &[
                 Imp::ChunkqBroadcast,
+                Imp::ChunkqBroadcastBatch,
                 Imp::Disruptor,
+                Imp::DisruptorBatch,
                 Imp::TokioBroadcast,
                 Imp::Bus,
                 Imp::CrossbeamFanout,
+                Imp::CrossbeamFanoutBatch,
             ],
             Scenario::Group => &[
                 Imp::ChunkqGroup,
+                Imp::ChunkqGroupBatch,
                 Imp::Kanal,
+                Imp::KanalBatch,
                 Imp::SegQueue,
                 Imp::CrossbeamChannel,
+                Imp::CrossbeamChannelBatch,
                 Imp::ConcurrentQueue,
                 Imp::Flume,
             ],
@@ -208,7 +226,22 @@ pub enum Imp {
     ConcurrentQueue,
     /// flume unbounded.
     Flume,
+    /// chunkq broadcast, `push_batch` of `BATCH`, `try_recv_many(.., BATCH)`.
+    ChunkqBroadcastBatch,
+    /// chunkq group, `push_batch` of `BATCH`, `try_recv_many(.., BATCH)`.
+    ChunkqGroupBatch,
+    /// disruptor, `try_batch_publish` of `BATCH` (pollers batch natively).
+    DisruptorBatch,
+    /// crossbeam-channel fan-out, consumers drain with `try_iter`.
+    CrossbeamFanoutBatch,
+    /// kanal unbounded, consumers `drain_into` a Vec; sends one by one.
+    KanalBatch,
+    /// crossbeam-channel unbounded, consumers drain with `try_iter`.
+    CrossbeamChannelBatch,
 }
+
+/// Items per batch for the batch variants (chunkq's `MAX_CLAIM`).
+pub const BATCH: usize = 64;
 
 impl Imp {
     pub fn name(self) -> &'static str {
@@ -223,11 +256,35 @@ impl Imp {
             Imp::CrossbeamChannel => "crossbeam-channel",
             Imp::ConcurrentQueue => "concurrent-queue",
             Imp::Flume => "flume",
+            Imp::ChunkqBroadcastBatch | Imp::ChunkqGroupBatch => "chunkq-batch",
+            Imp::DisruptorBatch => "disruptor-batch",
+            Imp::CrossbeamFanoutBatch => "crossbeam-channel-fanout-batch",
+            Imp::KanalBatch => "kanal-batch",
+            Imp::CrossbeamChannelBatch => "crossbeam-channel-batch",
         }
     }
 
     pub fn is_chunkq(self) -> bool {
-        matches!(self, Imp::ChunkqBroadcast | Imp::ChunkqGroup)
+        matches!(
+            self,
+            Imp::ChunkqBroadcast
+                | Imp::ChunkqGroup
+                | Imp::ChunkqBroadcastBatch
+                | Imp::ChunkqGroupBatch
+        )
+    }
+
+    /// Whether this is a batch variant (see the module docs).
+    pub fn is_batch(self) -> bool {
+        matches!(
+            self,
+            Imp::ChunkqBroadcastBatch
+                | Imp::ChunkqGroupBatch
+                | Imp::DisruptorBatch
+                | Imp::CrossbeamFanoutBatch
+                | Imp::KanalBatch
+                | Imp::CrossbeamChannelBatch
+        )
     }
 
     /// Whether this implementation can run `producers` producers.
@@ -244,7 +301,46 @@ impl Imp {
         match self {
             Imp::ChunkqBroadcast => chunkq_run(producers, consumers, n, false),
             Imp::ChunkqGroup => chunkq_run(producers, consumers, n, true),
-            Imp::Disruptor => disruptor_run(producers, consumers, n),
+            Imp::ChunkqBroadcastBatch => chunkq_batch_run(producers, consumers, n, false),
+            Imp::ChunkqGroupBatch => chunkq_batch_run(producers, consumers, n, true),
+            Imp::Disruptor => disruptor_run(producers, consumers, n, false),
+            Imp::DisruptorBatch => disruptor_run(producers, consumers, n, true),
+            Imp::CrossbeamFanoutBatch => fanout_batch_run(producers, consumers, n),
+            Imp::KanalBatch => {
+                let (tx, rx) = kanal::unbounded::<u64>();
+                channel_group_batch(
+                    producers,
+                    consumers,
+                    n,
+                    tx,
+                    rx,
+                    |tx, v| tx.send(v).expect("kanal send"),
+                    |rx, buf| {
+                        // `drain_into` reports `Closed` only once every
+                        // receiver is gone; the end of input is "nothing
+                        // drained after the senders had disconnected".
+                        let disconnected = rx.is_disconnected();
+                        rx.drain_into(buf).expect("kanal drain_into");
+                        match (buf.is_empty(), disconnected) {
+                            (false, _) => Batch::Got,
+                            (true, false) => Batch::Empty,
+                            (true, true) => Batch::Done,
+                        }
+                    },
+                )
+            }
+            Imp::CrossbeamChannelBatch => {
+                let (tx, rx) = crossbeam_channel::unbounded::<u64>();
+                channel_group_batch(
+                    producers,
+                    consumers,
+                    n,
+                    tx,
+                    rx,
+                    |tx, v| tx.send(v).expect("crossbeam send"),
+                    |rx, buf| crossbeam_try_iter(rx, buf),
+                )
+            }
             Imp::TokioBroadcast => tokio_run(producers, consumers, n),
             Imp::Bus => bus_run(producers, consumers, n),
             Imp::CrossbeamFanout => fanout_run(producers, consumers, n),
@@ -321,6 +417,36 @@ fn drain(mut next: impl FnMut() -> Step, mut see: impl FnMut(u64)) {
             }
             Step::Empty => backoff.snooze(),
             Step::Done => return,
+        }
+    }
+}
+
+/// One attempt to read a batch into a buffer.
+pub enum Batch {
+    /// At least one value was appended to the buffer.
+    Got,
+    Empty,
+    Done,
+}
+
+/// Reads batches until `Done`, handing every value of a batch to `see` in
+/// order and snoozing on `Empty`.
+#[inline]
+fn drain_batch<B>(
+    buf: &mut Vec<B>,
+    mut next: impl FnMut(&mut Vec<B>) -> Batch,
+    mut see: impl FnMut(&B),
+) {
+    let backoff = Backoff::new();
+    loop {
+        match next(buf) {
+            Batch::Got => {
+                buf.iter().for_each(&mut see);
+                buf.clear();
+                backoff.reset();
+            }
+            Batch::Empty => backoff.snooze(),
+            Batch::Done => return,
         }
     }
 }
@@ -454,10 +580,80 @@ fn chunkq_run(producers: usize, consumers: usize, n: u64, group: bool) -> Durati
     }
 }
 
+/// chunkq with batches: each producer pushes `push_batch` of `BATCH` items,
+/// each consumer reads with `try_recv_many(.., BATCH)`.
+fn chunkq_batch_run(producers: usize, consumers: usize, n: u64, group: bool) -> Duration {
+    let q = chunkq_queue(producers as u64 * n);
+    let cons: Vec<chunkq::Consumer<u64>> = if group {
+        let c = q.subscribe();
+        (0..consumers).map(|_| c.clone()).collect()
+    } else {
+        (0..consumers).map(|_| q.subscribe()).collect()
+    };
+    let ps: Vec<Box<dyn FnOnce() + Send>> = (0..producers)
+        .map(|p| {
+            let q = q.clone();
+            Box::new(move || {
+                let mut i = 0;
+                while i < n {
+                    let end = n.min(i + BATCH as u64);
+                    match q.push_batch((i..end).map(|k| encode(p, k))) {
+                        Ok(k) => assert_eq!(k as u64, end - i, "push_batch count"),
+                        Err(e) => {
+                            panic!("chunkq push_batch failed in a bench (budget too small?): {e:?}")
+                        }
+                    }
+                    i = end;
+                }
+            }) as Box<dyn FnOnce() + Send>
+        })
+        .collect();
+    let next = |c: &chunkq::Consumer<u64>, buf: &mut Vec<chunkq::Delivery<u64>>| match c
+        .try_recv_many(buf, BATCH)
+    {
+        Ok(_) => Batch::Got,
+        Err(chunkq::TryRecvError::Empty) => Batch::Empty,
+        Err(chunkq::TryRecvError::Closed) => Batch::Done,
+    };
+    if group {
+        let cs: Vec<Box<dyn FnOnce() -> GroupCheck + Send>> = cons
+            .into_iter()
+            .map(|c| {
+                Box::new(move || {
+                    let mut chk = GroupCheck::new(producers);
+                    let mut buf = Vec::with_capacity(BATCH);
+                    drain_batch(&mut buf, |b| next(&c, b), |d| chk.see(*d.payload()));
+                    chk
+                }) as Box<dyn FnOnce() -> GroupCheck + Send>
+            })
+            .collect();
+        let (t, checks) = timed(ps, cs, || q.close());
+        GroupCheck::finish_all(&checks, producers, n);
+        t
+    } else {
+        let cs: Vec<Box<dyn FnOnce() -> BroadcastCheck + Send>> = cons
+            .into_iter()
+            .map(|c| {
+                Box::new(move || {
+                    let mut chk = BroadcastCheck::new(producers);
+                    let mut buf = Vec::with_capacity(BATCH);
+                    drain_batch(&mut buf, |b| next(&c, b), |d| chk.see(*d.payload()));
+                    chk
+                }) as Box<dyn FnOnce() -> BroadcastCheck + Send>
+            })
+            .collect();
+        let (t, checks) = timed(ps, cs, || q.close());
+        checks.iter().for_each(|c| c.finish(n));
+        t
+    }
+}
+
 /// Ring size of the bounded broadcast peers (disruptor, bus).
 pub const RING: usize = 1 << 16;
 
-fn disruptor_run(producers: usize, consumers: usize, n: u64) -> Duration {
+/// `batch`: producers publish `BATCH` events per `try_batch_publish`
+/// (the pollers read every available event as one batch either way).
+fn disruptor_run(producers: usize, consumers: usize, n: u64, batch: bool) -> Duration {
     use disruptor::{BusySpin, Polling, Producer};
     #[derive(Default)]
     struct Event {
@@ -480,12 +676,31 @@ fn disruptor_run(producers: usize, consumers: usize, n: u64) -> Duration {
         .map(|(p, mut h)| {
             Box::new(move || {
                 let backoff = Backoff::new();
-                for i in 0..n {
-                    let v = encode(p, i);
-                    while h.try_publish(|e| e.v = v).is_err() {
-                        backoff.snooze();
+                if batch {
+                    let mut i = 0;
+                    while i < n {
+                        let k = (n - i).min(BATCH as u64);
+                        while h
+                            .try_batch_publish(k as usize, |events| {
+                                for (j, e) in events.enumerate() {
+                                    e.v = encode(p, i + j as u64);
+                                }
+                            })
+                            .is_err()
+                        {
+                            backoff.snooze();
+                        }
+                        backoff.reset();
+                        i += k;
                     }
-                    backoff.reset();
+                } else {
+                    for i in 0..n {
+                        let v = encode(p, i);
+                        while h.try_publish(|e| e.v = v).is_err() {
+                            backoff.snooze();
+                        }
+                        backoff.reset();
+                    }
                 }
                 // Dropping the last producer shuts the pollers down once they
                 // have read everything.
@@ -636,6 +851,102 @@ fn fanout_run(producers: usize, consumers: usize, n: u64) -> Duration {
         .collect();
     let (t, checks) = timed(ps, cs, || {});
     checks.iter().for_each(|c| c.finish(n));
+    t
+}
+
+/// Drains a crossbeam-channel with `try_iter` into `buf`; when that finds
+/// nothing, one `try_recv` tells empty from disconnected.
+fn crossbeam_try_iter(rx: &crossbeam_channel::Receiver<u64>, buf: &mut Vec<u64>) -> Batch {
+    buf.extend(rx.try_iter());
+    if !buf.is_empty() {
+        return Batch::Got;
+    }
+    match rx.try_recv() {
+        Ok(v) => {
+            buf.push(v);
+            Batch::Got
+        }
+        Err(crossbeam_channel::TryRecvError::Empty) => Batch::Empty,
+        Err(crossbeam_channel::TryRecvError::Disconnected) => Batch::Done,
+    }
+}
+
+/// The crossbeam-channel fan-out, consumers draining with `try_iter`.
+fn fanout_batch_run(producers: usize, consumers: usize, n: u64) -> Duration {
+    let (txs, rxs): (Vec<_>, Vec<_>) = (0..consumers)
+        .map(|_| crossbeam_channel::unbounded::<u64>())
+        .unzip();
+    let ps: Vec<Box<dyn FnOnce() + Send>> = (0..producers)
+        .map(|p| {
+            let txs = txs.clone();
+            Box::new(move || {
+                for i in 0..n {
+                    let v = encode(p, i);
+                    for tx in &txs {
+                        tx.send(v).expect("crossbeam send");
+                    }
+                }
+            }) as Box<dyn FnOnce() + Send>
+        })
+        .collect();
+    drop(txs);
+    let cs: Vec<Box<dyn FnOnce() -> BroadcastCheck + Send>> = rxs
+        .into_iter()
+        .map(|rx| {
+            Box::new(move || {
+                let mut chk = BroadcastCheck::new(producers);
+                let mut buf = Vec::new();
+                drain_batch(&mut buf, |b| crossbeam_try_iter(&rx, b), |&v| chk.see(v));
+                chk
+            }) as Box<dyn FnOnce() -> BroadcastCheck + Send>
+        })
+        .collect();
+    let (t, checks) = timed(ps, cs, || {});
+    checks.iter().for_each(|c| c.finish(n));
+    t
+}
+
+/// A competing group over an MPMC channel whose consumers read in batches:
+/// `next` appends what it took to the buffer (see `Batch`).
+#[allow(clippy::too_many_arguments)]
+fn channel_group_batch<Tx, Rx>(
+    producers: usize,
+    consumers: usize,
+    n: u64,
+    tx: Tx,
+    rx: Rx,
+    send: fn(&Tx, u64),
+    next: fn(&Rx, &mut Vec<u64>) -> Batch,
+) -> Duration
+where
+    Tx: Clone + Send,
+    Rx: Clone + Send,
+{
+    let ps: Vec<Box<dyn FnOnce() + Send>> = (0..producers)
+        .map(|p| {
+            let tx = tx.clone();
+            Box::new(move || {
+                for i in 0..n {
+                    send(&tx, encode(p, i));
+                }
+            }) as Box<dyn FnOnce() + Send>
+        })
+        .collect();
+    drop(tx);
+    let cs: Vec<Box<dyn FnOnce() -> GroupCheck + Send>> = (0..consumers)
+        .map(|_| {
+            let rx = rx.clone();
+            Box::new(move || {
+                let mut chk = GroupCheck::new(producers);
+                let mut buf = Vec::new();
+                drain_batch(&mut buf, |b| next(&rx, b), |&v| chk.see(v));
+                chk
+            }) as Box<dyn FnOnce() -> GroupCheck + Send>
+        })
+        .collect();
+    drop(rx);
+    let (t, checks) = timed(ps, cs, || {});
+    GroupCheck::finish_all(&checks, producers, n);
     t
 }
 
