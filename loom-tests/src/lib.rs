@@ -1,0 +1,1 @@
+//! Models live in `tests/`; this crate has no library code.
