@@ -62,6 +62,32 @@ fn push(c: &mut Criterion) {
             )
         })
     });
+    // `push_batch` of `harness::BATCH` (64) items per call: one budget
+    // reservation, one sequence reservation and one wake-up per batch.
+    g.bench_function("chunkq-batch", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let k = left.min(BATCH);
+                let q = harness::chunkq_queue(BATCH);
+                let t0 = Instant::now();
+                let mut i = 0;
+                while i < k {
+                    let end = k.min(i + harness::BATCH as u64);
+                    if let Err(e) = q.push_batch(black_box(i..end)) {
+                        panic!("chunkq push_batch failed: {e:?}");
+                    }
+                    i = end;
+                }
+                total += t0.elapsed();
+                assert_eq!(q.len() as u64, k);
+                drop(q);
+                left -= k;
+            }
+            total
+        })
+    });
     g.bench_function("crossbeam-segqueue", |b| {
         b.iter_custom(|iters| {
             batched(

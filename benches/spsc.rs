@@ -3,6 +3,9 @@
 //!
 //! - `spsc/ping`: push one item, receive it, check it.
 //! - `spsc/burst-1000`: push 1000, receive 1000, check them in order.
+//!   Batch rows beside them: `chunkq-batch` (`push_batch` of 64,
+//!   `try_recv_many(.., 64)`), `kanal-batch` (sends one by one,
+//!   `drain_into`), `crossbeam-channel-batch` (sends one by one, `try_iter`).
 //!
 //! chunkq runs with every feature on (UUID, timestamps, history,
 //! accounting, TTL); its consumer trims what it has read, so the queue stays
@@ -170,6 +173,65 @@ fn spsc(c: &mut Criterion) {
                 for i in 0..BURST {
                     assert_eq!(q.pop(), Some(i));
                 }
+            })
+        });
+    }
+    let b64 = harness::BATCH as u64;
+    {
+        let q = harness::chunkq_queue(1 << 20);
+        let c = q.subscribe();
+        let mut buf = Vec::with_capacity(harness::BATCH);
+        g.bench_function("chunkq-batch", |b| {
+            b.iter(|| {
+                let mut i = 0;
+                while i < BURST {
+                    let end = BURST.min(i + b64);
+                    if let Err(e) = q.push_batch(black_box(i..end)) {
+                        panic!("chunkq push_batch failed: {e:?}");
+                    }
+                    i = end;
+                }
+                let mut want = 0;
+                while want < BURST {
+                    c.try_recv_many(&mut buf, harness::BATCH)
+                        .expect("chunkq try_recv_many");
+                    for d in buf.drain(..) {
+                        assert_eq!(*d.payload(), want);
+                        want += 1;
+                    }
+                }
+            })
+        });
+    }
+    {
+        let (tx, rx) = kanal::unbounded::<u64>();
+        let mut buf = Vec::with_capacity(BURST as usize);
+        g.bench_function("kanal-batch", |b| {
+            b.iter(|| {
+                for i in 0..BURST {
+                    tx.send(black_box(i)).unwrap();
+                }
+                rx.drain_into(&mut buf).unwrap();
+                assert_eq!(buf.len() as u64, BURST);
+                for (i, v) in buf.drain(..).enumerate() {
+                    assert_eq!(v, i as u64);
+                }
+            })
+        });
+    }
+    {
+        let (tx, rx) = crossbeam_channel::unbounded::<u64>();
+        g.bench_function("crossbeam-channel-batch", |b| {
+            b.iter(|| {
+                for i in 0..BURST {
+                    tx.send(black_box(i)).unwrap();
+                }
+                let mut want = 0;
+                for v in rx.try_iter() {
+                    assert_eq!(v, want);
+                    want += 1;
+                }
+                assert_eq!(want, BURST);
             })
         });
     }

@@ -338,7 +338,7 @@ impl Imp {
                     tx,
                     rx,
                     |tx, v| tx.send(v).expect("crossbeam send"),
-                    |rx, buf| crossbeam_try_iter(rx, buf),
+                    crossbeam_try_iter,
                 )
             }
             Imp::TokioBroadcast => tokio_run(producers, consumers, n),
