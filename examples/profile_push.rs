@@ -11,6 +11,15 @@
 //! The queue has every feature on (UUID, timestamps, history, accounting,
 //! TTL). Each pushed value is checked on receipt.
 //!
+//! `profile_push batch N` profiles the batch path instead: `push_batch` of
+//! 64 items, then `try_recv_many(.., 64)`, N items in all (N a multiple of
+//! 64), so the per-item cost can be set beside the single path's:
+//!
+//! ```text
+//! valgrind --tool=callgrind --callgrind-out-file=cg-batch.out \
+//!     target/release/examples/profile_push batch 200000
+//! ```
+//!
 //! `profile_push costs` instead times (wall clock, not under valgrind) the
 //! primitives the item path is made of, beside one push + try_recv, so
 //! instruction counts can be weighed against what they cost on this machine
@@ -111,6 +120,9 @@ fn main() {
     if arg.as_deref() == Some("costs") {
         return costs();
     }
+    if arg.as_deref() == Some("batch") {
+        return batch(std::env::args().nth(2));
+    }
     let n: u64 = arg.map_or(200_000, |s| s.parse().expect("item count"));
     let (q, c) = queue();
     let mut sum = 0u64;
@@ -121,4 +133,28 @@ fn main() {
         sum = sum.wrapping_add(*d.payload());
     }
     println!("{n} items, sum {sum}");
+}
+
+/// `push_batch` of 64, then `try_recv_many(.., 64)`, checked in order.
+fn batch(arg: Option<String>) {
+    const B: u64 = 64;
+    let n: u64 = arg.map_or(200_000, |s| s.parse().expect("item count"));
+    let (q, c) = queue();
+    let mut buf = Vec::with_capacity(B as usize);
+    let (mut i, mut sum) = (0u64, 0u64);
+    while i < n {
+        let end = n.min(i + B);
+        assert_eq!(q.push_batch(i..end).expect("push_batch") as u64, end - i);
+        let mut want = i;
+        while want < end {
+            c.try_recv_many(&mut buf, B as usize).expect("items");
+            for d in buf.drain(..) {
+                assert_eq!(*d.payload(), want);
+                sum = sum.wrapping_add(want);
+                want += 1;
+            }
+        }
+        i = end;
+    }
+    println!("{n} items in batches of {B}, sum {sum}");
 }
