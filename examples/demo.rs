@@ -156,8 +156,10 @@ fn main() {
     let courier = shipped.subscribe();
     orders.push("alice#vip".into()).unwrap();
     pushed += 1;
+    thread::sleep(Duration::from_millis(10)); // so the trail shows time passing
     let d = audit.try_recv().unwrap();
     *got.entry("audit").or_default() += 1;
+    thread::sleep(Duration::from_millis(10));
     shipped.forward(&d).unwrap();
     let f = courier.try_recv().unwrap();
     println!(
@@ -170,7 +172,12 @@ fn main() {
     );
     for e in f.events() {
         let after = e.at().duration_since(f.created()).unwrap_or_default();
-        println!("     {:<8?} {:<8?} +{:?}", e.kind(), e.queue(), after);
+        println!(
+            "     {:<8?} {:<9?} +{} ms",
+            e.kind(),
+            e.queue(),
+            after.as_millis()
+        );
     }
 
     // ---------------------------------------------------------------------
