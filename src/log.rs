@@ -883,7 +883,7 @@ impl<T> Doomed<T> {
 
 impl<T> Drop for Log<T> {
     fn drop(&mut self) {
-        let head = seq_of(*self.head.get_mut());
+        let head = seq_of(self.head.load(Ordering::Relaxed));
         // SAFETY: we are the unique owner: no handle, consumer or sweeper is
         // left, so nothing else reads the list. With the unprotected guard a
         // deferred destruction runs at once.

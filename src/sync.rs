@@ -30,8 +30,324 @@ pub(crate) use std::sync::{Arc, Condvar, Mutex};
 
 pub(crate) use std::sync::atomic::Ordering;
 
-/// Epoch-based reclamation (crossbeam-epoch; loom-aware under `crossbeam_loom`).
+/// Epoch-based reclamation: crossbeam-epoch, or under loom the stand-in in
+/// `loom_epoch` (see there why).
+#[cfg(not(loom))]
 pub(crate) use crossbeam_epoch as epoch;
+#[cfg(loom)]
+pub(crate) use loom_epoch as epoch;
+
+/// Reclamation under loom: the subset of crossbeam-epoch's API that chunkq
+/// uses, with the same deferral rule made exact and invisible to loom.
+///
+/// Why not crossbeam-epoch itself (with `crossbeam_loom`):
+/// - every `pin` runs a loom `fence(SeqCst)` (crossbeam's stand-in for its
+///   `compiler_fence`), which loom models as a global synchronisation point:
+///   any `Release` store made after a pin is then ordered before every later
+///   reader, so weakening chunkq's publication to `Relaxed` goes unnoticed;
+/// - a thread's first pin registers it and collects (dozens of loom branch
+///   points per thread), which dominates the models' running time;
+/// - garbage is only collected at a thread's first and every 128th pin, so in
+///   a model it is dropped at the collector's teardown, after the execution:
+///   a premature free could never be observed; and a deferred function that
+///   pins (the slot clearing in `log.rs`) panics there ("attempted to access
+///   lazy_static during shutdown").
+///
+/// Here, a guard is a counter of live guards; deferred functions run as soon
+/// as no guard is alive (a quiescent state: nothing loaded under an older
+/// guard can still be in use), or at once under `unprotected()`. loom runs
+/// all threads of a model as coroutines on one OS thread, so a thread-local
+/// counter sees every guard of the model, and plain `Cell`s add no loom
+/// branches and no happens-before edges. The pointers themselves stay loom
+/// atomics with chunkq's orderings.
+#[cfg(loom)]
+pub(crate) mod loom_epoch {
+    use super::Ordering;
+    use std::cell::{Cell, RefCell};
+    use std::marker::PhantomData;
+
+    type Deferred = Box<dyn FnOnce()>;
+
+    thread_local! {
+        /// Live (protected) guards of the model on this OS thread.
+        static LIVE: Cell<usize> = const { Cell::new(0) };
+        /// Functions deferred until no guard is alive.
+        static GARBAGE: RefCell<Vec<Deferred>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Runs every deferred function (and those they defer in turn).
+    fn collect() {
+        loop {
+            let batch = GARBAGE.with(|g| std::mem::take(&mut *g.borrow_mut()));
+            if batch.is_empty() {
+                return;
+            }
+            for f in batch {
+                f();
+            }
+        }
+    }
+
+    /// A pinned (or unprotected) participant.
+    #[derive(Debug)]
+    pub(crate) struct Guard {
+        /// `unprotected()`: deferred functions run at once.
+        unprotected: bool,
+    }
+
+    /// Pins the current thread.
+    pub(crate) fn pin() -> Guard {
+        LIVE.with(|n| n.set(n.get() + 1));
+        Guard { unprotected: false }
+    }
+
+    /// A guard that protects nothing: deferred functions run at once.
+    ///
+    /// # Safety
+    /// As crossbeam-epoch's `unprotected`.
+    pub(crate) unsafe fn unprotected() -> &'static Guard {
+        static UNPROTECTED: Guard = Guard { unprotected: true };
+        &UNPROTECTED
+    }
+
+    impl Guard {
+        /// Runs `f` once no guard is alive.
+        pub(crate) fn defer<F, R>(&self, f: F)
+        where
+            F: FnOnce() -> R + Send + 'static,
+        {
+            if self.unprotected {
+                drop(f());
+            } else {
+                GARBAGE.with(|g| g.borrow_mut().push(Box::new(move || drop(f()))));
+            }
+        }
+
+        /// Drops the object `ptr` points to once no guard is alive.
+        ///
+        /// # Safety
+        /// As crossbeam-epoch's `Guard::defer_destroy`.
+        pub(crate) unsafe fn defer_destroy<T>(&self, ptr: Shared<'_, T>) {
+            let raw = ptr.ptr as usize;
+            let destroy = move || drop(unsafe { Box::from_raw(raw as *mut T) });
+            if self.unprotected {
+                destroy();
+            } else {
+                GARBAGE.with(|g| g.borrow_mut().push(Box::new(destroy)));
+            }
+        }
+    }
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            if self.unprotected {
+                return;
+            }
+            let left = LIVE.with(|n| {
+                n.set(n.get() - 1);
+                n.get()
+            });
+            if left == 0 {
+                collect();
+            }
+        }
+    }
+
+    /// An atomic pointer (a loom `AtomicPtr`).
+    #[derive(Debug)]
+    pub(crate) struct Atomic<T> {
+        /// The pointer.
+        ptr: loom::sync::atomic::AtomicPtr<T>,
+    }
+
+    // SAFETY: as crossbeam-epoch's `Atomic`.
+    unsafe impl<T: Send + Sync> Send for Atomic<T> {}
+    // SAFETY: as crossbeam-epoch's `Atomic`.
+    unsafe impl<T: Send + Sync> Sync for Atomic<T> {}
+
+    /// What `compare_exchange` gives back on failure.
+    pub(crate) struct CompareExchangeError<'g, T, P> {
+        /// The value found.
+        pub(crate) current: Shared<'g, T>,
+        /// The value that was not stored.
+        #[allow(dead_code)]
+        pub(crate) new: P,
+    }
+
+    /// `Owned` or `Shared`.
+    pub(crate) trait Pointer<T> {
+        /// The raw pointer, giving up ownership.
+        fn into_ptr(self) -> *mut T;
+        /// Rebuilds the pointer.
+        ///
+        /// # Safety
+        /// `ptr` came from `into_ptr` of the same type.
+        unsafe fn from_ptr(ptr: *mut T) -> Self;
+    }
+
+    impl<T> Atomic<T> {
+        /// Null.
+        pub(crate) fn null() -> Self {
+            Self {
+                ptr: loom::sync::atomic::AtomicPtr::new(std::ptr::null_mut()),
+            }
+        }
+
+        /// A new heap value.
+        pub(crate) fn new(value: T) -> Self {
+            Self {
+                ptr: loom::sync::atomic::AtomicPtr::new(Box::into_raw(Box::new(value))),
+            }
+        }
+
+        /// Loads the pointer.
+        pub(crate) fn load<'g>(&self, ord: Ordering, _: &'g Guard) -> Shared<'g, T> {
+            Shared::from_raw(self.ptr.load(ord))
+        }
+
+        /// Swaps the pointer.
+        pub(crate) fn swap<'g, P: Pointer<T>>(
+            &self,
+            new: P,
+            ord: Ordering,
+            _: &'g Guard,
+        ) -> Shared<'g, T> {
+            Shared::from_raw(self.ptr.swap(new.into_ptr(), ord))
+        }
+
+        /// Compare-and-exchange.
+        pub(crate) fn compare_exchange<'g, P: Pointer<T>>(
+            &self,
+            current: Shared<'_, T>,
+            new: P,
+            success: Ordering,
+            failure: Ordering,
+            _: &'g Guard,
+        ) -> Result<Shared<'g, T>, CompareExchangeError<'g, T, P>> {
+            let new = new.into_ptr();
+            match self
+                .ptr
+                .compare_exchange(current.ptr, new, success, failure)
+            {
+                Ok(_) => Ok(Shared::from_raw(new)),
+                Err(found) => Err(CompareExchangeError {
+                    current: Shared::from_raw(found),
+                    // SAFETY: `new` came from `into_ptr` just above.
+                    new: unsafe { P::from_ptr(new) },
+                }),
+            }
+        }
+    }
+
+    impl<'g, T> From<Shared<'g, T>> for Atomic<T> {
+        fn from(s: Shared<'g, T>) -> Self {
+            Self {
+                ptr: loom::sync::atomic::AtomicPtr::new(s.ptr),
+            }
+        }
+    }
+
+    /// A pointer loaded under a guard.
+    #[derive(Debug)]
+    pub(crate) struct Shared<'g, T> {
+        /// The pointer.
+        ptr: *mut T,
+        /// The guard's lifetime.
+        _guard: PhantomData<&'g ()>,
+    }
+
+    impl<T> Clone for Shared<'_, T> {
+        fn clone(&self) -> Self {
+            *self
+        }
+    }
+    impl<T> Copy for Shared<'_, T> {}
+    impl<T> PartialEq for Shared<'_, T> {
+        fn eq(&self, other: &Self) -> bool {
+            self.ptr == other.ptr
+        }
+    }
+    impl<T> Eq for Shared<'_, T> {}
+
+    impl<'g, T> Shared<'g, T> {
+        /// From a raw pointer.
+        fn from_raw(ptr: *mut T) -> Self {
+            Self {
+                ptr,
+                _guard: PhantomData,
+            }
+        }
+
+        /// Null.
+        pub(crate) fn null() -> Self {
+            Self::from_raw(std::ptr::null_mut())
+        }
+
+        /// Whether null.
+        pub(crate) fn is_null(&self) -> bool {
+            self.ptr.is_null()
+        }
+
+        /// The pointee.
+        ///
+        /// # Safety
+        /// As crossbeam-epoch's `Shared::deref`.
+        pub(crate) unsafe fn deref(&self) -> &'g T {
+            // SAFETY: the caller's.
+            unsafe { &*self.ptr }
+        }
+
+        /// Takes ownership.
+        ///
+        /// # Safety
+        /// As crossbeam-epoch's `Shared::into_owned`.
+        pub(crate) unsafe fn into_owned(self) -> Owned<T> {
+            // SAFETY: the caller's; the pointer came from a `Box`.
+            Owned(unsafe { Box::from_raw(self.ptr) })
+        }
+    }
+
+    impl<T> From<*const T> for Shared<'_, T> {
+        fn from(ptr: *const T) -> Self {
+            Self::from_raw(ptr.cast_mut())
+        }
+    }
+
+    impl<T> Pointer<T> for Shared<'_, T> {
+        fn into_ptr(self) -> *mut T {
+            self.ptr
+        }
+        unsafe fn from_ptr(ptr: *mut T) -> Self {
+            Self::from_raw(ptr)
+        }
+    }
+
+    /// An owned heap value.
+    #[derive(Debug)]
+    pub(crate) struct Owned<T>(Box<T>);
+
+    impl<T> Owned<T> {
+        /// Boxes `value`.
+        pub(crate) fn new(value: T) -> Self {
+            Self(Box::new(value))
+        }
+
+        /// Shares it.
+        pub(crate) fn into_shared<'g>(self, _: &'g Guard) -> Shared<'g, T> {
+            Shared::from_raw(Box::into_raw(self.0))
+        }
+    }
+
+    impl<T> Pointer<T> for Owned<T> {
+        fn into_ptr(self) -> *mut T {
+            Box::into_raw(self.0)
+        }
+        unsafe fn from_ptr(ptr: *mut T) -> Self {
+            // SAFETY: the caller's: `ptr` came from `into_ptr`.
+            Self(unsafe { Box::from_raw(ptr) })
+        }
+    }
+}
 
 /// A cell whose accesses loom tracks; under std it is a plain `UnsafeCell`
 /// with loom's `with`/`with_mut` API. chunkq uses it as a *witness*: the item
@@ -98,3 +414,14 @@ pub(crate) const CHUNK_CAP: usize = 1000;
 /// Chunk capacity under loom (see the production constant).
 #[cfg(loom)]
 pub(crate) const CHUNK_CAP: usize = 2;
+
+/// Under loom, a `SeqCst` fence; otherwise nothing. loom models `SeqCst`
+/// accesses as `AcqRel` (loom README, "Unsupported features"), so a
+/// store-buffering (Dekker) argument that rests on `SeqCst` accesses alone
+/// looks broken to it; a `SeqCst` fence between the two accesses of each
+/// side gives loom the same guarantee, which it does model.
+#[inline(always)]
+pub(crate) fn loom_seqcst_fence() {
+    #[cfg(loom)]
+    loom::sync::atomic::fence(Ordering::SeqCst);
+}
