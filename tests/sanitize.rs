@@ -12,7 +12,7 @@
 //!
 //! Sizes shrink under `cfg(miri)`, where every step is interpreted.
 
-use chunkq::{Clock, Consumer, Overflow, Queue, RecvTimeoutError, TryRecvError};
+use chunkq::{Clock, Consumer, Delivery, Overflow, Queue, RecvTimeoutError, Start, TryRecvError};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -37,27 +37,49 @@ struct Seen {
     consumer: Consumer<Tagged>,
 }
 
-/// Reads `c` with `try_recv` until the queue is closed and drained, checking
-/// on the way that this thread sees strictly increasing sequence numbers and
-/// each producer's items in push order.
-fn drain_spinning(c: Consumer<Tagged>) -> Seen {
+/// How a reader thread waits for the next item.
+#[derive(Clone, Copy)]
+enum Wait {
+    /// `try_recv` in a loop, yielding on `Empty`: the tightest race with the
+    /// producers and removers.
+    Spin,
+    /// `recv`: parks on the eventcount until a push or the close.
+    Park,
+}
+
+/// Under Miri every spin round is interpreted, so readers park there (which
+/// still runs `try_recv` first on every read); elsewhere they spin.
+const READ: Wait = if cfg!(miri) { Wait::Park } else { Wait::Spin };
+
+/// The next item for `c`, or `None` once the queue is closed and drained.
+fn next<T: Send + Sync + 'static>(c: &Consumer<T>, wait: Wait) -> Option<Delivery<T>> {
+    match wait {
+        Wait::Park => c.recv().ok(),
+        Wait::Spin => loop {
+            match c.try_recv() {
+                Ok(d) => return Some(d),
+                Err(TryRecvError::Empty) => thread::yield_now(),
+                Err(TryRecvError::Closed) => return None,
+            }
+        },
+    }
+}
+
+/// Reads `c` until the queue is closed and drained, checking on the way that
+/// this thread sees strictly increasing sequence numbers and each producer's
+/// items in push order.
+fn drain(c: Consumer<Tagged>, wait: Wait) -> Seen {
     let mut seqs = Vec::new();
     let mut last: HashMap<u32, u64> = HashMap::new();
-    loop {
-        match c.try_recv() {
-            Ok(d) => {
-                let (p, n) = *d.payload();
-                if let Some(prev) = last.insert(p, n) {
-                    assert!(n > prev, "producer {p}: {n} after {prev}");
-                }
-                if let Some(&s) = seqs.last() {
-                    assert!(d.seq() > s, "seq {} after {s}", d.seq());
-                }
-                seqs.push(d.seq());
-            }
-            Err(TryRecvError::Empty) => thread::yield_now(),
-            Err(TryRecvError::Closed) => break,
+    while let Some(d) = next(&c, wait) {
+        let (p, n) = *d.payload();
+        if let Some(prev) = last.insert(p, n) {
+            assert!(n > prev, "producer {p}: {n} after {prev}");
         }
+        if let Some(&s) = seqs.last() {
+            assert!(d.seq() > s, "seq {} after {s}", d.seq());
+        }
+        seqs.push(d.seq());
     }
     Seen {
         group: c.id(),
@@ -69,8 +91,12 @@ fn drain_spinning(c: Consumer<Tagged>) -> Seen {
 
 /// Merges what the reader threads saw per group and checks exact accounting:
 /// no sequence number delivered twice within a group, and delivered + missed
-/// == pushed. Returns the per-group totals `(delivered, missed)`.
-fn check_groups(seen: &[Seen], pushed: u64) -> Vec<(u64, chunkq::Missed)> {
+/// == `pushed(group)`, the number of items pushed since the group's start.
+/// Returns the per-group totals `(group, delivered, missed)`.
+fn check_groups(
+    seen: &[Seen],
+    pushed: impl Fn(chunkq::Uuid) -> u64,
+) -> Vec<(chunkq::Uuid, u64, chunkq::Missed)> {
     let mut groups: HashMap<chunkq::Uuid, (Vec<u64>, chunkq::Missed)> = HashMap::new();
     for s in seen {
         assert_eq!(s.consumer.id(), s.group);
@@ -83,17 +109,17 @@ fn check_groups(seen: &[Seen], pushed: u64) -> Vec<(u64, chunkq::Missed)> {
         }
     }
     let mut out = Vec::new();
-    for (_, (mut seqs, missed)) in groups {
+    for (g, (mut seqs, missed)) in groups {
         let n = seqs.len() as u64;
         seqs.sort_unstable();
         seqs.dedup();
         assert_eq!(seqs.len() as u64, n, "a sequence number delivered twice");
         assert_eq!(
             n + missed.total(),
-            pushed,
+            pushed(g),
             "delivered {n}, missed {missed:?}"
         );
-        out.push((n, missed));
+        out.push((g, n, missed));
     }
     out
 }
@@ -115,12 +141,19 @@ fn spawn_producers(q: &Queue<Tagged>, producers: u32, per: u64) -> Vec<thread::J
 }
 
 /// Two producers, two independent consumers and a group of two clones, over
-/// several chunks (1000 items each; under Miri the run still crosses one
-/// chunk boundary). Nothing is lost: every group gets every item exactly
-/// once, in order, and misses nothing.
+/// several chunks (1000 items each). Nothing is lost: every group gets every
+/// item exactly once, in order, and misses nothing.
+///
+/// Under Miri, where each operation of a multi-threaded run costs
+/// milliseconds, this thread first fills most of the first chunk alone, and
+/// only one consumer (subscribed before, `Start::Oldest`) reads that part;
+/// the others start at `Start::Latest`. The concurrent part is short but
+/// still runs across the chunk boundary: the next chunk's install race, and
+/// readers leaving the first chunk and trimming it while producers fill the
+/// second.
 #[test]
 fn mpmc_across_chunks() {
-    let per = size(2_600, 520);
+    let (prefill, per) = if cfg!(miri) { (990, 10) } else { (0, 2_600) };
     let q: Queue<Tagged> = Queue::builder("mpmc")
         .memory_limit(64 << 20)
         .sweep_interval(None)
@@ -128,23 +161,40 @@ fn mpmc_across_chunks() {
         .build()
         .unwrap();
     let a = q.subscribe();
-    let b = q.subscribe();
-    let g1 = q.subscribe();
+    for n in 0..prefill {
+        q.push((2, n)).unwrap();
+    }
+    let b = q.subscribe_from(Start::Latest);
+    let g1 = q.subscribe_from(Start::Latest);
     let g2 = g1.clone();
     assert_eq!(q.consumer_count(), 3);
+    let oldest = a.id();
     let readers: Vec<_> = [a, b, g1, g2]
         .into_iter()
-        .map(|c| thread::spawn(move || drain_spinning(c)))
+        .map(|c| thread::spawn(move || drain(c, READ)))
         .collect();
     for p in spawn_producers(&q, 2, per) {
         p.join().unwrap();
     }
     q.close();
     let seen: Vec<Seen> = readers.into_iter().map(|r| r.join().unwrap()).collect();
-    let groups = check_groups(&seen, 2 * per);
+    for s in seen.iter().filter(|s| s.group != oldest) {
+        assert!(
+            s.seqs.iter().all(|&s| s >= prefill),
+            "read before its start"
+        );
+    }
+    let expected = |g| {
+        if g == oldest {
+            prefill + 2 * per
+        } else {
+            2 * per
+        }
+    };
+    let groups = check_groups(&seen, expected);
     assert_eq!(groups.len(), 3);
-    for (delivered, missed) in groups {
-        assert_eq!(delivered, 2 * per);
+    for (g, delivered, missed) in groups {
+        assert_eq!(delivered, expected(g));
         assert_eq!(missed, chunkq::Missed::default());
     }
     // Every group (still registered) read everything, so a sweep releases
@@ -162,7 +212,7 @@ fn mpmc_across_chunks() {
 /// its notices add up to its evicted total.
 #[test]
 fn drop_oldest_eviction_races_readers() {
-    let per = size(3_000, 150);
+    let per = size(3_000, 60);
     let q: Queue<Tagged> = Queue::builder("evict")
         .memory_limit(4_096)
         .overflow(Overflow::DropOldest)
@@ -176,14 +226,14 @@ fn drop_oldest_eviction_races_readers() {
     let notices = [solo.notifications(), g1.notifications()];
     let readers: Vec<_> = [solo, g1, g2]
         .into_iter()
-        .map(|c| thread::spawn(move || drain_spinning(c)))
+        .map(|c| thread::spawn(move || drain(c, READ)))
         .collect();
     for p in spawn_producers(&q, 2, per) {
         p.join().unwrap();
     }
     q.close();
     let seen: Vec<Seen> = readers.into_iter().map(|r| r.join().unwrap()).collect();
-    let groups = check_groups(&seen, 2 * per);
+    let groups = check_groups(&seen, |_| 2 * per);
     assert_eq!(groups.len(), 2);
     let evicted: u64 = notices
         .iter()
@@ -193,9 +243,9 @@ fn drop_oldest_eviction_races_readers() {
             n.evicted
         })
         .sum();
-    let missed: u64 = groups.iter().map(|(_, m)| m.evicted).sum();
+    let missed: u64 = groups.iter().map(|(_, _, m)| m.evicted).sum();
     assert_eq!(evicted, missed, "notices vs missed totals");
-    for (_, m) in &groups {
+    for (_, _, m) in &groups {
         assert_eq!(m.expired, 0);
     }
     assert!(q.memory_used() <= q.memory_limit());
@@ -209,7 +259,7 @@ fn drop_oldest_eviction_races_readers() {
 /// items than the sweeps expired in all.
 #[test]
 fn expire_now_races_readers() {
-    let per = size(4_000, 200);
+    let per = size(4_000, 100);
     let clock = Clock::manual();
     let q: Queue<Tagged> = Queue::builder("expire")
         .memory_limit(64 << 20)
@@ -224,7 +274,7 @@ fn expire_now_races_readers() {
     let notices = [solo.notifications(), g1.notifications()];
     let readers: Vec<_> = [solo, g1, g2]
         .into_iter()
-        .map(|c| thread::spawn(move || drain_spinning(c)))
+        .map(|c| thread::spawn(move || drain(c, READ)))
         .collect();
     let done = Arc::new(AtomicBool::new(false));
     let sweeper = {
@@ -248,7 +298,7 @@ fn expire_now_races_readers() {
     let expired = sweeper.join().unwrap();
     q.close();
     let seen: Vec<Seen> = readers.into_iter().map(|r| r.join().unwrap()).collect();
-    let groups = check_groups(&seen, per);
+    let groups = check_groups(&seen, |_| per);
     assert_eq!(groups.len(), 2);
     let noticed: u64 = notices
         .iter()
@@ -258,11 +308,14 @@ fn expire_now_races_readers() {
             n.expired
         })
         .sum();
-    for (_, m) in &groups {
+    for (_, _, m) in &groups {
         assert_eq!(m.evicted, 0);
         assert!(m.expired <= expired, "missed {m:?}, swept {expired}");
     }
-    assert_eq!(noticed, groups.iter().map(|(_, m)| m.expired).sum::<u64>());
+    assert_eq!(
+        noticed,
+        groups.iter().map(|(_, _, m)| m.expired).sum::<u64>()
+    );
     // The final sweep ran after every push with the clock past every TTL.
     assert_eq!(q.len(), 0);
     assert_eq!(q.memory_used(), 0);
@@ -275,7 +328,7 @@ fn expire_now_races_readers() {
 /// with the close, not a timeout.
 #[test]
 fn blocking_recv_push_close() {
-    let bursts = size(200, 12);
+    let bursts = size(200, 8);
     let burst = 7u64;
     let q: Queue<Tagged> = Queue::builder("block")
         .memory_limit(64 << 20)
@@ -393,7 +446,7 @@ fn flush_epoch_until(drops: &AtomicUsize, expected: usize) {
 /// use-after-free.
 #[test]
 fn drops_counted_with_arc_payloads() {
-    let per = size(3_000, 120);
+    let per = size(3_000, 60);
     let drops = Arc::new(AtomicUsize::new(0));
     let q: Queue<Tracked> = Queue::builder("drops")
         .memory_limit(8_192)
@@ -411,24 +464,19 @@ fn drops_counted_with_arc_payloads() {
             thread::spawn(move || {
                 let mut got = 0u64;
                 let mut last: HashMap<u32, u64> = HashMap::new();
-                loop {
-                    match c.try_recv() {
-                        Ok(d) => {
-                            let (p, n) = d.payload().tag;
-                            if let Some(prev) = last.insert(p, n) {
-                                assert!(n > prev);
-                            }
-                            got += 1;
-                            // Keep some deliveries alive past their removal
-                            // from the queue.
-                            if slow && got % 16 == 0 {
-                                thread::sleep(Duration::from_micros(200));
-                            }
-                        }
-                        Err(TryRecvError::Empty) => thread::yield_now(),
-                        Err(TryRecvError::Closed) => return got + c.missed().total(),
+                while let Some(d) = next(&c, READ) {
+                    let (p, n) = d.payload().tag;
+                    if let Some(prev) = last.insert(p, n) {
+                        assert!(n > prev);
+                    }
+                    got += 1;
+                    // Keep some deliveries alive past their removal from the
+                    // queue.
+                    if slow && got % 16 == 0 {
+                        thread::sleep(Duration::from_micros(200));
                     }
                 }
+                (got, c)
             })
         })
         .collect();
@@ -452,12 +500,68 @@ fn drops_counted_with_arc_payloads() {
         p.join().unwrap();
     }
     q.close();
-    for r in readers {
-        assert_eq!(r.join().unwrap(), 2 * per, "delivered + missed");
-    }
+    let readers: Vec<_> = readers.into_iter().map(|r| r.join().unwrap()).collect();
+    // Dropping the last handle joins the sweeper: every miss it found is
+    // counted now (see `missed_is_final_when_recv_reports_closed`).
     drop(q);
+    for (got, c) in readers {
+        assert_eq!(got + c.missed().total(), 2 * per, "delivered + missed");
+    }
     flush_epoch_until(&drops, 2 * per as usize);
     // Exactly: more would be a double drop.
     assert_eq!(drops.load(Ordering::SeqCst), 2 * per as usize);
     assert_eq!(Arc::strong_count(&drops), 1, "a payload leaked");
+}
+
+/// Once `try_recv` has said `Closed`, this consumer's `missed()` totals are
+/// final: every item of its group was delivered or counted.
+///
+/// FAILS today (core bug, reported to the lead): a remover moves a group's
+/// cursor with a CAS and only then adds the count (`Log::move_cursor` in
+/// src/log.rs calls `Group::count_missed` after the CAS). A consumer that
+/// runs between the two sees its cursor at the tail, gets `Closed`, and reads
+/// `missed()` one item short; the count appears a moment later. Natively it
+/// fails within a few hundred rounds (release build, 2 cores).
+#[test]
+#[ignore = "core bug: missed() lags the cursor move (src/log.rs move_cursor); see the doc comment"]
+fn missed_is_final_when_recv_reports_closed() {
+    let rounds = if cfg!(miri) { 20 } else { 20_000 };
+    for round in 0..rounds {
+        let clock = Clock::manual();
+        let q: Queue<u64> = Queue::builder("closed")
+            .ttl(Duration::from_secs(1))
+            .sweep_interval(None)
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        let c = q.subscribe();
+        q.push(1).unwrap();
+        clock.advance(Duration::from_secs(2));
+        q.close();
+        let sweeper = {
+            let q = q.clone();
+            thread::spawn(move || q.expire_now())
+        };
+        // Wait until the sweeper has claimed the item (moved `head`); its
+        // help then moves our cursor and counts the miss.
+        while !q.is_empty() {
+            std::hint::spin_loop();
+        }
+        let mut got = 0;
+        loop {
+            match c.try_recv() {
+                Ok(_) => got += 1,
+                Err(TryRecvError::Empty) => panic!("Empty from a closed queue"),
+                Err(TryRecvError::Closed) => break,
+            }
+        }
+        let missed = c.missed().total();
+        assert_eq!(sweeper.join().unwrap(), 1);
+        assert_eq!(
+            got + missed,
+            1,
+            "round {round}: Closed before the miss was counted (a moment later: {:?})",
+            c.missed()
+        );
+    }
 }
