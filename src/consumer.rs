@@ -340,6 +340,8 @@ impl<T: Send + Sync + 'static> Consumer<T> {
     /// cause. The same on every clone. Items that left the queue but that
     /// the group's cursor has not been moved past yet are counted when it is:
     /// by the remover right after the removal, or by the next `try_recv`.
+    /// A move of the cursor that another thread has begun is waited for
+    /// (briefly), so after `try_recv` reports `Closed` the totals are final.
     ///
     /// # Examples
     ///
@@ -354,10 +356,8 @@ impl<T: Send + Sync + 'static> Consumer<T> {
     /// assert_eq!(read + missed.total(), 20);
     /// ```
     pub fn missed(&self) -> Missed {
-        Missed {
-            expired: self.group.expired.load(Ordering::SeqCst),
-            evicted: self.group.evicted.load(Ordering::SeqCst),
-        }
+        let (expired, evicted) = self.group.missed();
+        Missed { expired, evicted }
     }
 
     /// The channel of notices for this consumer (group): one each time its

@@ -85,6 +85,12 @@ pub(crate) struct Group<T> {
     pub(crate) last_miss_at: AtomicU64,
     /// Wakes `Notifications` receivers blocked in `recv_timeout`.
     pub(crate) notices: Signal,
+    /// Cursor moves past unread items begun (incremented before the CAS).
+    pub(crate) moves_begun: AtomicU64,
+    /// Cursor moves past unread items finished (incremented after the
+    /// counting). `missed()` waits until it reaches the `moves_begun` it read,
+    /// so a count is never seen behind the cursor move it belongs to.
+    pub(crate) moves_done: AtomicU64,
     /// The chunk this group read from last: a counted reference (see
     /// `chunk.rs`), so a lagging group finds its chunk in O(1). Null at first.
     pub(crate) hint: Atomic<Chunk<T>>,
@@ -106,9 +112,27 @@ impl<T> Group<T> {
             pending_evicted: AtomicU64::new(0),
             last_miss_at: AtomicU64::new(0),
             notices: Signal::new(),
+            moves_begun: AtomicU64::new(0),
+            moves_done: AtomicU64::new(0),
             hint: Atomic::null(),
             handles: AtomicUsize::new(1),
         }
+    }
+
+    /// The running miss totals `(expired, evicted)`, including every cursor
+    /// move that had begun when this was called: waits (briefly) for those
+    /// moves to finish counting, never for later ones.
+    pub(crate) fn missed(&self) -> (u64, u64) {
+        // SeqCst: pairs with the SeqCst increments in `Log::move_cursor`.
+        let begun = self.moves_begun.load(Ordering::SeqCst);
+        let mut spin = crate::sync::Spin::new();
+        while self.moves_done.load(Ordering::SeqCst) < begun {
+            spin.wait();
+        }
+        (
+            self.expired.load(Ordering::SeqCst),
+            self.evicted.load(Ordering::SeqCst),
+        )
     }
 
     /// Counts `n` items this group will never read, and notifies.

@@ -538,17 +538,21 @@ impl<T: Send + Sync + 'static> Log<T> {
     fn move_cursor(&self, group: &Group<T>, c: u64, hw: u64) -> bool {
         let h = seq_of(hw);
         debug_assert!(c < h);
+        // SeqCst: announced before the move, so that a reader who sees the
+        // moved cursor also sees the move in progress (see `Group::missed`).
+        group.moves_begun.fetch_add(1, Ordering::SeqCst);
         // SeqCst: the exactly-once claim of [c, h) (see `group.rs`).
-        if group
+        let moved = group
             .cursor
             .compare_exchange(c, h, Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok()
-        {
+            .is_ok();
+        if moved {
             group.count_missed(h - c, cause_of(hw), self.clock.now_nanos());
-            true
-        } else {
-            false
         }
+        // SeqCst: publishes the counts to `Group::missed` (pairs with its
+        // SeqCst load).
+        group.moves_done.fetch_add(1, Ordering::SeqCst);
+        moved
     }
 
     // ----- groups ------------------------------------------------------------
