@@ -39,7 +39,7 @@ fn random_runs(cases: u32, f: fn(&[u8]) -> Stats) -> Stats {
 /// expires would fail here).
 #[test]
 fn ops_match_the_model() {
-    let s = random_runs(6000, ops::run_ops);
+    let s = random_runs(10_000, ops::run_ops);
     println!("{s:?}");
     assert!(s.ops > 100_000, "{s:?}");
     assert!(s.delivered > 0 && s.full > 0 && s.closed > 0, "{s:?}");
@@ -50,7 +50,7 @@ fn ops_match_the_model() {
 /// match the model.
 #[test]
 fn envelopes_match_the_model() {
-    let s = random_runs(6000, ops::run_envelope);
+    let s = random_runs(8000, ops::run_envelope);
     println!("{s:?}");
     assert!(s.forwarded > 1000 && s.full > 0, "{s:?}");
     assert!(s.expired > 0 && s.evicted > 0, "{s:?}");

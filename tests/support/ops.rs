@@ -1399,13 +1399,10 @@ fn apply(env: &mut Env, lane: &mut Lane, held: &mut Vec<Held>, op: &Op) {
         Op::Subscribe(latest) => lane.subscribe(latest),
         Op::CloneConsumer(h) => lane.clone_handle(h.into()),
         Op::DropConsumer(h) => lane.drop_handle(h.into()),
-        Op::Recv(h, k) => {
-            if let Some(d) = lane.recv(env, h.into())
-                && k
-            {
-                keep(held, d);
-            }
-        }
+        Op::Recv(h, k) => match lane.recv(env, h.into()) {
+            Some(d) if k => keep(held, d),
+            _ => {}
+        },
         Op::RecvMany(h, n) => {
             for _ in 0..=n % 32 {
                 if lane.recv(env, h.into()).is_none() {
