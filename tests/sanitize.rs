@@ -522,9 +522,8 @@ fn drops_counted_with_arc_payloads() {
 /// `missed()` waits for every cursor move begun before it; without that wait
 /// this test failed within a few hundred rounds (release build, 2 cores).
 #[test]
-
 fn missed_is_final_when_recv_reports_closed() {
-    let rounds = if cfg!(miri) { 20 } else { 2_000 };
+    let rounds = if cfg!(miri) { 5 } else { 2_000 };
     for round in 0..rounds {
         let clock = Clock::manual();
         let q: Queue<u64> = Queue::builder("closed")
