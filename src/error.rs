@@ -49,6 +49,7 @@ impl<T> PushError<T> {
     /// ```
     /// # use chunkq::PushError;
     /// assert!(PushError::Full(1).is_full());
+    /// assert_eq!(format!("{:?}", PushError::Full(1)), "Full(..)");
     /// ```
     pub fn is_full(&self) -> bool {
         matches!(self, PushError::Full(_))
@@ -70,8 +71,8 @@ impl<T> PushError<T> {
 impl<T> fmt::Debug for PushError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            PushError::Full(_) => "Full(..)".fmt(f),
-            PushError::Closed(_) => "Closed(..)".fmt(f),
+            PushError::Full(_) => f.write_str("Full(..)"),
+            PushError::Closed(_) => f.write_str("Closed(..)"),
         }
     }
 }
