@@ -267,24 +267,17 @@ impl<T: Send + Sync + 'static> Log<T> {
 
     // ----- push --------------------------------------------------------------
 
-    /// Reserves the next sequence number, or `None` if the queue is closed.
-    pub(crate) fn reserve_seq(&self) -> Option<u64> {
-        // SeqCst: ordered against `close`'s `fetch_or`, against the `head`
-        // CAS of removers (who never pass an unpublished reservation), and
-        // against `Signal`'s `waiters` (see `wait.rs`).
-        let t = self.tail.fetch_add(1, Ordering::SeqCst);
-        (t & CLOSED == 0).then_some(t)
-    }
-
     /// Reserves `n` consecutive sequence numbers and returns the first, or
     /// `None` if the queue is closed.
     pub(crate) fn reserve_seqs(&self, n: u64) -> Option<u64> {
-        // SeqCst: as in `reserve_seq`.
+        // SeqCst: ordered against `close`'s `fetch_or`, against the `head`
+        // CAS of removers (who never pass an unpublished reservation), and
+        // against `Signal`'s `waiters` (see `wait.rs`).
         let t = self.tail.fetch_add(n, Ordering::SeqCst);
         (t & CLOSED == 0).then_some(t)
     }
 
-    /// Publishes `item` at the sequence number `seq` that `reserve_seq` gave
+    /// Publishes `item` at the sequence number `seq` that `reserve_seqs` gave
     /// out, with its accounted `bytes` and enqueue time `at`.
     pub(crate) fn publish(&self, seq: u64, item: Arc<Item<T>>, bytes: usize, at: u64) {
         self.publish_all(seq, std::iter::once((item, bytes)), at);

@@ -181,7 +181,7 @@ impl<T: Send + Sync + 'static> Shared<T> {
             Err(true) => return Err(PushError::Closed(payload)),
             Err(false) => return Err(PushError::Full(payload)),
         }
-        let Some(seq) = log.reserve_seq() else {
+        let Some(seq) = log.reserve_seqs(1) else {
             log.unreserve(bytes);
             return Err(PushError::Closed(payload));
         };
