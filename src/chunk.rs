@@ -128,11 +128,24 @@ impl<T> Drop for Chunk<T> {
             if !p.is_null() {
                 // SAFETY: a non-null slot owns one strong count of an
                 // `Arc<Item<T>>` made by `Arc::into_raw`; dropping the chunk
-                // (we are its unique owner) releases it exactly once.
-                drop(unsafe { crate::sync::Arc::from_raw(p) });
+                // (we are its unique owner) releases it exactly once. A
+                // panicking payload `Drop` must not leak the other slots'
+                // items (invariant 7).
+                drop_contained(unsafe { crate::sync::Arc::from_raw(p) });
             }
         }
     }
+}
+
+/// Drops `value`, containing a panic from its `Drop` (a payload's `Drop` is
+/// user code): returns whether it panicked. chunkq drops removed items on
+/// whatever thread runs the epoch collector, often one that is in the middle
+/// of an unrelated operation, so a panic must neither escape there nor stop
+/// the loop that drops the other items (invariant 7). The panic hook has
+/// already reported the panic when this returns.
+pub(crate) fn drop_contained<V>(value: V) -> bool {
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(value)));
+    caught.is_err()
 }
 
 /// Allocates chunk `index` as an epoch `Owned`.

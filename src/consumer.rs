@@ -416,7 +416,11 @@ impl<T: Send + Sync + 'static> fmt::Debug for Consumer<T> {
             .field("queue", &self.shared.log.name)
             .field("cursor", &self.group.cursor.load(Ordering::SeqCst))
             .field("lag", &self.lag())
-            .field("missed", &self.missed())
+            // `missed()` may wait for a move in flight; `Debug` never waits.
+            .field("missed", &{
+                let (expired, evicted) = self.group.missed_now();
+                Missed { expired, evicted }
+            })
             .finish()
     }
 }

@@ -85,12 +85,13 @@ pub(crate) struct Group<T> {
     pub(crate) last_miss_at: AtomicU64,
     /// Wakes `Notifications` receivers blocked in `recv_timeout`.
     pub(crate) notices: Signal,
-    /// Cursor moves past unread items begun (incremented before the CAS).
-    pub(crate) moves_begun: AtomicU64,
-    /// Cursor moves past unread items finished (incremented after the
-    /// counting). `missed()` waits until it reaches the `moves_begun` it read,
-    /// so a count is never seen behind the cursor move it belongs to.
-    pub(crate) moves_done: AtomicU64,
+    /// Cursor moves past unread items in flight: incremented before the
+    /// move's CAS, decremented after its counting (or after its CAS failed).
+    /// `missed()` waits until it reads zero, so a count is never seen behind
+    /// the cursor move it belongs to. (Counting begun and finished moves
+    /// separately is not enough: a later move that fails and finishes could
+    /// stand in for an earlier one still counting.)
+    pub(crate) moving: AtomicU64,
     /// The chunk this group read from last: a counted reference (see
     /// `chunk.rs`), so a lagging group finds its chunk in O(1). Null at first.
     pub(crate) hint: Atomic<Chunk<T>>,
@@ -112,23 +113,31 @@ impl<T> Group<T> {
             pending_evicted: AtomicU64::new(0),
             last_miss_at: AtomicU64::new(0),
             notices: Signal::new(),
-            moves_begun: AtomicU64::new(0),
-            moves_done: AtomicU64::new(0),
+            moving: AtomicU64::new(0),
             hint: Atomic::null(),
             handles: AtomicUsize::new(1),
         }
     }
 
     /// The running miss totals `(expired, evicted)`, including every cursor
-    /// move that had begun when this was called: waits (briefly) for those
-    /// moves to finish counting, never for later ones.
+    /// move whose CAS came before this call: waits until no move is in
+    /// flight. A move is a handful of instructions with no user code, so
+    /// the wait is short; it degrades from spinning to yielding to sleeping
+    /// (`Spin`) if the moving thread is descheduled.
     pub(crate) fn missed(&self) -> (u64, u64) {
-        // SeqCst: pairs with the SeqCst increments in `Log::move_cursor`.
-        let begun = self.moves_begun.load(Ordering::SeqCst);
         let mut spin = crate::sync::Spin::new();
-        while self.moves_done.load(Ordering::SeqCst) < begun {
+        // SeqCst: pairs with the SeqCst increment and decrement in
+        // `Log::move_cursor`: a move whose CAS precedes this load is either
+        // still counted here (we wait) or has finished counting.
+        while self.moving.load(Ordering::SeqCst) != 0 {
             spin.wait();
         }
+        self.missed_now()
+    }
+
+    /// The running miss totals as they stand, without waiting for moves in
+    /// flight (for `Debug`, which must not wait).
+    pub(crate) fn missed_now(&self) -> (u64, u64) {
         (
             self.expired.load(Ordering::SeqCst),
             self.evicted.load(Ordering::SeqCst),

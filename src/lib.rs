@@ -120,3 +120,19 @@ pub use queue::{
 };
 pub use size::EstimateSize;
 pub use uuid::Uuid;
+
+/// Entry points of white-box loom models (`loom-tests/`); only under
+/// `--cfg loom`, not part of the API.
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod __loom {
+    /// See `Log::model_hint_vs_two_retirers`.
+    pub fn hint_vs_two_retirers() {
+        crate::log::Log::<u64>::model_hint_vs_two_retirers();
+    }
+
+    /// See `Log::model_missed_vs_stale_move`.
+    pub fn missed_vs_stale_move() {
+        crate::log::Log::<u64>::model_missed_vs_stale_move();
+    }
+}

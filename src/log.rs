@@ -70,7 +70,7 @@
 //! itself is freed later, when the epoch collector runs and the last delivery
 //! of the item is dropped.
 
-use crate::chunk::{self, Chunk};
+use crate::chunk::{self, Chunk, drop_contained};
 use crate::clock::Clock;
 use crate::envelope::Item;
 use crate::group::{Cause, Group, JOINING, Registry, Start};
@@ -148,11 +148,22 @@ pub(crate) struct Log<T> {
     head: CachePadded<AtomicU64>,
     /// Oldest linked chunk; never null.
     head_chunk: CachePadded<Atomic<Chunk<T>>>,
-    /// Producers' hint: a recent chunk; never null, never behind a chunk
-    /// that was unlinked before the hint was moved past it.
+    /// Producers' hint: a recent chunk; never null, and never behind
+    /// `head_chunk`, so it only ever points at a linked chunk. Every store
+    /// to it is a CAS that raises its chunk index (a producer moves it to the
+    /// chunk of its own unpublished slot; `retire_chunks` from `first` to
+    /// `first.next`), so its index only grows. `retire_chunks` moves it off
+    /// `first` before unlinking `first`: when that unlink succeeds, the hint
+    /// is past `first` (our CAS moved it, or its failure saw it elsewhere,
+    /// i.e. later), so `head_chunk` never overtakes it.
     tail_chunk: CachePadded<Atomic<Chunk<T>>>,
     /// Accounted bytes of all reserved and retained items.
     used: CachePadded<AtomicUsize>,
+    /// Payload `Drop`s that panicked while chunkq dropped removed items
+    /// (caught, see `chunk::drop_contained`). Shared with the deferred
+    /// clearing closures, which may run after the log is gone. A plain std
+    /// atomic: a statistic that orders nothing.
+    drop_panics: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// The consumer groups.
     pub(crate) registry: Registry<T>,
     /// Wakes consumers blocked in `recv`.
@@ -178,6 +189,7 @@ impl<T: Send + Sync + 'static> Log<T> {
             head_chunk: CachePadded::new(Atomic::from(first)),
             tail_chunk: CachePadded::new(Atomic::from(first)),
             used: CachePadded::new(AtomicUsize::new(0)),
+            drop_panics: Default::default(),
             registry: Registry::new(),
             readable: Signal::new(),
         }
@@ -219,6 +231,11 @@ impl<T: Send + Sync + 'static> Log<T> {
     /// Accounted bytes in use.
     pub(crate) fn used(&self) -> usize {
         self.used.load(Ordering::Relaxed)
+    }
+
+    /// How many payload `Drop`s panicked when chunkq dropped removed items.
+    pub(crate) fn drop_panics(&self) -> u64 {
+        self.drop_panics.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether `close` has run.
@@ -269,7 +286,15 @@ impl<T: Send + Sync + 'static> Log<T> {
 
     /// Reserves `n` consecutive sequence numbers and returns the first, or
     /// `None` if the queue is closed.
-    pub(crate) fn reserve_seqs(&self, n: u64) -> Option<u64> {
+    ///
+    /// `_pinned` is the guard the caller will publish under, pinned *before*
+    /// this call (and before the caller reserved its bytes): pinning may run
+    /// the epoch collector, which drops removed payloads (user code), and
+    /// that must not happen while this thread holds a reservation that
+    /// readers and evicting producers wait on (invariant 7). Nested pins do
+    /// not collect, so nothing runs user code between here and the
+    /// publication.
+    pub(crate) fn reserve_seqs(&self, n: u64, _pinned: &Guard) -> Option<u64> {
         // SeqCst: ordered against `close`'s `fetch_or`, against the `head`
         // CAS of removers (who never pass an unpublished reservation), and
         // against `Signal`'s `waiters` (see `wait.rs`).
@@ -279,26 +304,34 @@ impl<T: Send + Sync + 'static> Log<T> {
 
     /// Publishes `item` at the sequence number `seq` that `reserve_seqs` gave
     /// out, with its accounted `bytes` and enqueue time `at`.
-    pub(crate) fn publish(&self, seq: u64, item: Arc<Item<T>>, bytes: usize, at: u64) {
-        self.publish_all(seq, std::iter::once((item, bytes)), at);
+    pub(crate) fn publish(
+        &self,
+        seq: u64,
+        item: Arc<Item<T>>,
+        bytes: usize,
+        at: u64,
+        guard: &Guard,
+    ) {
+        self.publish_all(seq, std::iter::once((item, bytes)), at, guard);
     }
 
     /// Publishes items at consecutive sequence numbers from `first` (all
-    /// reserved by the caller), each with its accounted bytes, all enqueued
-    /// at `at`; then wakes blocked readers once.
+    /// reserved by the caller under `guard`), each with its accounted bytes,
+    /// all enqueued at `at`; then wakes blocked readers once. `items` must
+    /// run no user code (invariant 7).
     pub(crate) fn publish_all(
         &self,
         first: u64,
         items: impl IntoIterator<Item = (Arc<Item<T>>, usize)>,
         at: u64,
+        guard: &Guard,
     ) {
-        let guard = epoch::pin();
         let mut chunk: Option<&Chunk<T>> = None;
         for (seq, (item, bytes)) in (first..).zip(items) {
             let c = match chunk {
                 Some(c) if seq < c.end() => c,
                 _ => {
-                    let c = self.chunk_for_push(seq, &guard);
+                    let c = self.chunk_for_push(seq, guard);
                     // Relaxed: ordered before readers by the Release
                     // publication below; the load spares the contended RMW
                     // when a newer time is already there.
@@ -317,7 +350,6 @@ impl<T: Send + Sync + 'static> Log<T> {
             slot.item
                 .store(Arc::into_raw(item).cast_mut(), Ordering::Release);
         }
-        drop(guard);
         self.readable.notify();
     }
 
@@ -333,9 +365,21 @@ impl<T: Send + Sync + 'static> Log<T> {
         if unsafe { cur.deref() }.index > index {
             // The hint ran ahead of us (we were preempted for a whole chunk):
             // start from the oldest linked chunk instead. It is not past our
-            // chunk, because `head` cannot pass our unpublished slot.
+            // chunk, because no removal passes our unpublished slot
+            // (invariant 6, checked by every deciding closure).
             cur = self.head_chunk.load(Ordering::Acquire, guard);
         }
+        // The walk below goes forward one chunk per step until it reaches
+        // `index`; it starts at or before `index` (checked here, not only in
+        // debug builds), so it ends. A start past `index` would mean our
+        // chunk was unlinked under our reservation: a broken invariant, and
+        // walking on would install chunks for ever.
+        // SAFETY: as below.
+        let start = unsafe { cur.deref() }.index;
+        assert!(
+            start <= index,
+            "chunkq: the chunk of an in-flight push was unlinked (chunk {start} > {index})"
+        );
         loop {
             // SAFETY: `cur` came from a hint, `head_chunk`, or `next` of a
             // chunk alive under `guard`; unlinking goes in index order and
@@ -362,7 +406,6 @@ impl<T: Send + Sync + 'static> Log<T> {
                 }
                 return c;
             }
-            debug_assert!(c.index < index);
             cur = self.next_chunk(c, guard);
         }
     }
@@ -533,7 +576,7 @@ impl<T: Send + Sync + 'static> Log<T> {
         debug_assert!(c < h);
         // SeqCst: announced before the move, so that a reader who sees the
         // moved cursor also sees the move in progress (see `Group::missed`).
-        group.moves_begun.fetch_add(1, Ordering::SeqCst);
+        group.moving.fetch_add(1, Ordering::SeqCst);
         // SeqCst: the exactly-once claim of [c, h) (see `group.rs`).
         let moved = group
             .cursor
@@ -543,8 +586,8 @@ impl<T: Send + Sync + 'static> Log<T> {
             group.count_missed(h - c, cause_of(hw), self.clock.now_nanos());
         }
         // SeqCst: publishes the counts to `Group::missed` (pairs with its
-        // SeqCst load).
-        group.moves_done.fetch_add(1, Ordering::SeqCst);
+        // SeqCst load); a failed move withdraws its announcement the same way.
+        group.moving.fetch_sub(1, Ordering::SeqCst);
         moved
     }
 
@@ -690,6 +733,7 @@ impl<T: Send + Sync + 'static> Log<T> {
             chunk: chunk as *const Chunk<T>,
             from,
             to,
+            panics: self.drop_panics.clone(),
         };
         guard.defer(move || doomed.clear());
     }
@@ -707,23 +751,25 @@ impl<T: Send + Sync + 'static> Log<T> {
             if next.is_null() {
                 return;
             }
+            // Move the producers' hint off `first` *before* unlinking it, so
+            // that the hint is never behind `head_chunk` (see `tail_chunk`'s
+            // docs for the argument). Moving it after the unlink would let a
+            // stale remover move the hint onto a chunk that a second remover
+            // unlinked and freed meanwhile. Failure: the hint is already past
+            // `first`. AcqRel: pairs with the Acquire loads of the hint.
+            let _ = self.tail_chunk.compare_exchange(
+                first,
+                next,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+                guard,
+            );
             // AcqRel: pairs with the Acquire loads of `head_chunk`.
             if self
                 .head_chunk
                 .compare_exchange(first, next, Ordering::AcqRel, Ordering::Relaxed, guard)
                 .is_ok()
             {
-                // Move the producers' hint off the chunk before it can be
-                // freed. A producer only stores a chunk holding its own
-                // unpublished slot, which `head` has not passed, so no store
-                // can put this chunk back.
-                let _ = self.tail_chunk.compare_exchange(
-                    first,
-                    next,
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                    guard,
-                );
                 // SAFETY: the list link owned one counted reference, and our
                 // CAS removed the link.
                 unsafe { Chunk::release(first, guard) };
@@ -747,8 +793,17 @@ impl<T: Send + Sync + 'static> Log<T> {
                 }
                 min = min.min(c);
             }
-            if min > h {
-                Decision::Advance(min)
+            // Every group has read [h, min), except that a `Start::Latest`
+            // cursor starts at `tail`, which counts pushes still in flight:
+            // stop at the first slot not yet published (invariant 6).
+            let mut s = h;
+            // Acquire: pairs with the Release publication; `detach` then
+            // reads the slots' sizes.
+            while s < min && !chunk.slot(s).item.load(Ordering::Acquire).is_null() {
+                s += 1;
+            }
+            if s > h {
+                Decision::Advance(s)
             } else {
                 Decision::Stop
             }
@@ -833,6 +888,80 @@ impl<T: Send + Sync + 'static> Log<T> {
     }
 }
 
+/// White-box loom models of the chunk-list mechanics, run from
+/// `loom-tests/` through `chunkq::__loom` (they need states the public API
+/// reaches only with many items and threads).
+#[cfg(loom)]
+impl Log<u64> {
+    /// Two threads retire chunks while the producers' hint lags at the
+    /// oldest chunk (as after a producer's hint CAS lost to a remover):
+    /// afterwards the hint must point at a linked chunk. Moving the hint
+    /// after the unlink let a stale remover put it on a chunk the other
+    /// remover had unlinked and freed (issue: `tail_chunk` moved by CAS from
+    /// a stale value).
+    pub(crate) fn model_hint_vs_two_retirers() {
+        let log = Arc::new(Log::<u64>::new("loom", Clock::manual(), 1 << 20));
+        {
+            let guard = epoch::pin();
+            // Chunks 0..=3 linked; the hint stays at chunk 0.
+            let mut c = log.head_chunk.load(Ordering::Acquire, &guard);
+            for _ in 0..3 {
+                // SAFETY: linked chunks, loaded under `guard`.
+                c = log.next_chunk(unsafe { c.deref() }, &guard);
+            }
+        }
+        // Chunks 0 and 1 wholly removed: `head` at chunk 2's start.
+        let h = 2 * CAP;
+        log.tail.store(h, Ordering::SeqCst);
+        log.head.store(head_word(h, Cause::Expired), Ordering::SeqCst);
+        let other = {
+            let log = log.clone();
+            loom::thread::spawn(move || log.retire_chunks(&epoch::pin()))
+        };
+        log.retire_chunks(&epoch::pin());
+        other.join().unwrap();
+        let guard = epoch::pin();
+        let hint = log.tail_chunk.load(Ordering::Acquire, &guard);
+        // Compare pointers, never dereferencing the hint: it may be freed.
+        let mut cur = log.head_chunk.load(Ordering::Acquire, &guard);
+        let mut linked = false;
+        while !cur.is_null() {
+            linked |= cur == hint;
+            // SAFETY: linked chunks, loaded under `guard`.
+            cur = unsafe { cur.deref() }.next.load(Ordering::Acquire, &guard);
+        }
+        assert!(linked, "the producers' hint points at an unlinked chunk");
+        // SAFETY: linked chunks, loaded under `guard`.
+        let first = unsafe { log.head_chunk.load(Ordering::Acquire, &guard).deref() };
+        assert_eq!(first.index, 2, "both wholly removed chunks are unlinked");
+    }
+
+    /// Two removers move one group's cursor from 0 past one expired item:
+    /// one wins, the other (stale) fails. Whoever sees the moved cursor and
+    /// then calls `missed()` must get the winner's count. Counting begun
+    /// and finished moves let the stale failure stand in for the winner's
+    /// unfinished count (issue: `missed()` counted finished moves, not
+    /// which ones).
+    pub(crate) fn model_missed_vs_stale_move() {
+        let log = Arc::new(Log::<u64>::new("loom", Clock::manual(), 1 << 20));
+        let group = log.register(Start::Oldest);
+        let hw = head_word(1, Cause::Expired);
+        let movers: Vec<_> = (0..2)
+            .map(|_| {
+                let (log, group) = (log.clone(), group.clone());
+                loom::thread::spawn(move || log.move_cursor(&group, 0, hw))
+            })
+            .collect();
+        if group.cursor.load(Ordering::SeqCst) == 1 {
+            assert_eq!(group.missed(), (1, 0), "a count behind its cursor move");
+        }
+        let wins: usize = movers.into_iter().map(|m| usize::from(m.join().unwrap())).sum();
+        assert_eq!(wins, 1);
+        assert_eq!(group.missed(), (1, 0));
+        log.deregister(&group);
+    }
+}
+
 /// Removed slots `[from, to)` of a chunk, cleared after the grace period
 /// (see `Log::detach`). Holds one counted reference to the chunk.
 struct Doomed<T> {
@@ -842,6 +971,8 @@ struct Doomed<T> {
     from: u64,
     /// One past the last removed sequence number.
     to: u64,
+    /// The queue's count of panicking payload drops (see `Log::drop_panics`).
+    panics: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 // SAFETY: the slots hold `Arc<Item<T>>` counts and the chunk is shared
@@ -851,7 +982,10 @@ struct Doomed<T> {
 unsafe impl<T: Send + Sync> Send for Doomed<T> {}
 
 impl<T> Doomed<T> {
-    /// Drops the removed items and the chunk reference.
+    /// Drops the removed items and the chunk reference. Runs on whatever
+    /// thread the epoch collector runs on, inside its `pin()`: a payload's
+    /// panicking `Drop` is caught and counted, and the other items and the
+    /// chunk reference are still released (invariant 7).
     fn clear(self) {
         // SAFETY: we own a counted reference to the chunk (taken in
         // `detach`), so it is alive.
@@ -864,10 +998,12 @@ impl<T> Doomed<T> {
                 .slot(seq)
                 .item
                 .swap(std::ptr::null_mut(), Ordering::AcqRel);
-            if !p.is_null() {
-                // SAFETY: the slot owned one count of this `Arc`, and the
-                // swap handed it to us, exactly once.
-                drop(unsafe { Arc::from_raw(p) });
+            // SAFETY: the slot owned one count of this `Arc`, and the swap
+            // handed it to us, exactly once.
+            if !p.is_null() && drop_contained(unsafe { Arc::from_raw(p) }) {
+                // Relaxed: a statistic.
+                self.panics
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
         }
         let guard = epoch::pin();
@@ -899,8 +1035,9 @@ impl<T> Drop for Log<T> {
                         .item
                         .swap(std::ptr::null_mut(), Ordering::Relaxed);
                     if !p.is_null() {
-                        // The slot owned one count of this `Arc`.
-                        drop(Arc::from_raw(p));
+                        // The slot owned one count of this `Arc`. A panic
+                        // must not leak the other items (invariant 7).
+                        drop_contained(Arc::from_raw(p));
                     }
                 }
                 // The list link's reference; the chunk is freed now unless a
@@ -909,5 +1046,9 @@ impl<T> Drop for Log<T> {
                 cur = next;
             }
         }
+        // Under loom, run what the stand-in collector still holds, so that no
+        // deferred function outlives the model execution.
+        #[cfg(loom)]
+        epoch::collect_if_quiescent();
     }
 }

@@ -111,7 +111,7 @@ impl<T: Send + Sync + 'static> Shared<T> {
     /// first release what every consumer has read, then refuse (`Reject`) or
     /// evict the oldest items (`DropOldest`). `Err(true)` means closed,
     /// `Err(false)` full.
-    fn make_room(&self, bytes: usize) -> Result<(), bool> {
+    fn make_room(&self, bytes: usize, guard: &epoch::Guard) -> Result<(), bool> {
         let log = &self.log;
         if bytes > log.limit {
             return Err(false);
@@ -119,7 +119,6 @@ impl<T: Send + Sync + 'static> Shared<T> {
         if log.try_reserve(bytes) {
             return Ok(());
         }
-        let guard = epoch::pin();
         let mut spin = Spin::new();
         loop {
             if log.is_closed() {
@@ -128,13 +127,13 @@ impl<T: Send + Sync + 'static> Shared<T> {
             if log.try_reserve(bytes) {
                 return Ok(());
             }
-            if log.trim_step(&guard) > 0 {
+            if log.trim_step(guard) > 0 {
                 continue;
             }
             match self.overflow {
                 Overflow::Reject => return Err(false),
                 Overflow::DropOldest => {
-                    if log.evict_step(bytes, &guard) == 0 {
+                    if log.evict_step(bytes, guard) == 0 {
                         // Everything is reserved by pushes in flight (they
                         // will publish, then they can be evicted), or room
                         // appeared meanwhile: look again.
@@ -176,19 +175,23 @@ impl<T: Send + Sync + 'static> Shared<T> {
         let log = &self.log;
         let events = origin.as_ref().map_or(1, |o| o.2.len() + 1);
         let bytes = self.accounted(&payload, events);
-        match self.make_room(bytes) {
+        // Pinned once, before any reservation: pinning may run the epoch
+        // collector (payload drops, user code), which must not run while we
+        // hold bytes or a sequence number that others wait on (invariant 7).
+        let guard = epoch::pin();
+        match self.make_room(bytes, &guard) {
             Ok(()) => {}
             Err(true) => return Err(PushError::Closed(payload)),
             Err(false) => return Err(PushError::Full(payload)),
         }
-        let Some(seq) = log.reserve_seqs(1) else {
+        let Some(seq) = log.reserve_seqs(1, &guard) else {
             log.unreserve(bytes);
             return Err(PushError::Closed(payload));
         };
         let now = log.clock.now_nanos();
         let item = self.envelope(seq, now, payload, origin);
         let id = item.id();
-        log.publish(seq, item, bytes, now);
+        log.publish(seq, item, bytes, now, &guard);
         Ok(id)
     }
 
@@ -203,8 +206,10 @@ impl<T: Send + Sync + 'static> Shared<T> {
         }
         let sizes: Vec<usize> = items.iter().map(|p| self.accounted(p, 1)).collect();
         let total = sizes.iter().fold(0usize, |a, &b| a.saturating_add(b));
+        // Pinned before any reservation (invariant 7, see `push`).
+        let guard = epoch::pin();
         if total <= log.limit && log.try_reserve(total) {
-            let Some(first) = log.reserve_seqs(n as u64) else {
+            let Some(first) = log.reserve_seqs(n as u64, &guard) else {
                 log.unreserve(total);
                 return Err(PushBatchError::Closed(items));
             };
@@ -214,9 +219,10 @@ impl<T: Send + Sync + 'static> Shared<T> {
                 .zip(sizes)
                 .zip(first..)
                 .map(|((payload, bytes), seq)| (self.envelope(seq, now, payload, None), bytes));
-            log.publish_all(first, envelopes, now);
+            log.publish_all(first, envelopes, now, &guard);
             return Ok(n);
         }
+        drop(guard);
         let mut rest = items.drain(..);
         let mut pushed = 0;
         while let Some(payload) = rest.next() {
@@ -601,6 +607,31 @@ impl<T: Send + Sync + 'static> Queue<T> {
     /// ```
     pub fn is_closed(&self) -> bool {
         self.shared().log.is_closed()
+    }
+
+    /// How many payload `Drop`s panicked when chunkq dropped items it had
+    /// removed (expired, evicted, or released after every consumer read
+    /// them).
+    ///
+    /// chunkq drops a removed item's payload after a grace period, on
+    /// whichever thread next runs the epoch collector: often a thread that
+    /// is pushing into or reading from another queue. A panic there is
+    /// *caught*: the panic hook reports it as usual, the other items are
+    /// still dropped, the queue stays consistent, and the panic is counted
+    /// here instead of unwinding through an unrelated operation. (The
+    /// panicking item's own allocation is leaked, as `Arc` leaks it.) A
+    /// panic in the `Drop` of a payload *you* drop, the last [`Delivery`] of
+    /// an item, unwinds in your thread as usual.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: chunkq::Queue<u8> = chunkq::Queue::new("a");
+    /// q.push(1).unwrap();
+    /// assert_eq!(q.drop_panics(), 0);
+    /// ```
+    pub fn drop_panics(&self) -> u64 {
+        self.shared().log.drop_panics()
     }
 
     /// Accounted bytes of the retained items (and of pushes in flight).

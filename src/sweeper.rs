@@ -44,7 +44,12 @@ impl Sweeper {
                     let now = Instant::now();
                     if now >= next {
                         drop(stopped);
-                        shared.sweep();
+                        // The sweep contains payload panics itself
+                        // (invariant 7); this catch is the last line that
+                        // keeps background expiry alive whatever happens.
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            shared.sweep();
+                        }));
                         next = Instant::now() + every;
                         stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
                         continue;

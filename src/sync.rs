@@ -53,9 +53,11 @@ pub(crate) use loom_epoch as epoch;
 ///   pins (the slot clearing in `log.rs`) panics there ("attempted to access
 ///   lazy_static during shutdown").
 ///
-/// Here, a guard is a counter of live guards; deferred functions run as soon
-/// as no guard is alive (a quiescent state: nothing loaded under an older
-/// guard can still be in use), or at once under `unprotected()`. loom runs
+/// Here, a guard is a counter of live guards; deferred functions run at the
+/// next pin made while no guard is alive (a quiescent state: nothing loaded
+/// under an older guard can still be in use), inside that `pin` as in
+/// crossbeam, or at once under `unprotected()`, or when a log is dropped
+/// in a quiescent state. loom runs
 /// all threads of a model as coroutines on one OS thread, so a thread-local
 /// counter sees every guard of the model, and plain `Cell`s add no loom
 /// branches and no happens-before edges. The pointers themselves stay loom
@@ -95,10 +97,31 @@ pub(crate) mod loom_epoch {
         unprotected: bool,
     }
 
-    /// Pins the current thread.
+    /// Pins the current thread. Like crossbeam-epoch, which collects
+    /// inside `pin` (on a thread's outermost pin), this runs the deferred
+    /// functions here, with the new guard already counted: so the models
+    /// see user code (a payload's `Drop`) run on whichever thread pins next,
+    /// at the point where it pins (invariant 7). It is safe to run them: no
+    /// guard was alive before this one, and this one has loaded nothing.
     pub(crate) fn pin() -> Guard {
-        LIVE.with(|n| n.set(n.get() + 1));
+        let before = LIVE.with(|n| {
+            let before = n.get();
+            n.set(before + 1);
+            before
+        });
+        if before == 0 {
+            collect();
+        }
         Guard { unprotected: false }
+    }
+
+    /// Runs what is deferred if no guard is alive: what the collector does
+    /// at teardown (crossbeam collects when a thread exits). `Log::drop`
+    /// calls it, so that nothing is left over for the next model execution.
+    pub(crate) fn collect_if_quiescent() {
+        if LIVE.with(|n| n.get()) == 0 {
+            collect();
+        }
     }
 
     /// A guard that protects nothing: deferred functions run at once.
@@ -143,13 +166,9 @@ pub(crate) mod loom_epoch {
             if self.unprotected {
                 return;
             }
-            let left = LIVE.with(|n| {
-                n.set(n.get() - 1);
-                n.get()
-            });
-            if left == 0 {
-                collect();
-            }
+            // Garbage waits for the next outermost `pin` (or teardown), as
+            // in crossbeam-epoch.
+            LIVE.with(|n| n.set(n.get() - 1));
         }
     }
 
@@ -379,22 +398,35 @@ impl<T> UnsafeCell<T> {
     }
 }
 
-/// Spin-then-yield waiting, for the short waits the protocol allows (a
-/// producer between reserving a sequence number and publishing its slot).
+/// Waiting for another thread's progress (a producer between reserving a
+/// sequence number and publishing its slot, a cursor move being counted, a
+/// `close` between its two stores). The waits the protocol allows are short,
+/// but the awaited thread may be descheduled, so a waiter degrades: it spins
+/// first (crossbeam's exponential backoff), then yields its time slice, then
+/// sleeps, from 1 µs doubling up to 1 ms, so a long wait costs no core.
 /// Under loom every step yields, because loom's scheduler is not fair and a
 /// bare spin would never let the awaited thread run.
 pub(crate) struct Spin {
     #[cfg(not(loom))]
-    /// crossbeam's exponential backoff: spins first, then yields the thread.
+    /// crossbeam's exponential backoff: the spinning phase.
     backoff: crossbeam_utils::Backoff,
+    #[cfg(not(loom))]
+    /// Steps taken after the spinning phase ended.
+    idle: u32,
 }
 
 impl Spin {
+    /// Yields taken after spinning, before the waiter starts to sleep.
+    #[cfg(not(loom))]
+    const YIELDS: u32 = 64;
+
     /// A fresh waiter.
     pub(crate) fn new() -> Self {
         Self {
             #[cfg(not(loom))]
             backoff: crossbeam_utils::Backoff::new(),
+            #[cfg(not(loom))]
+            idle: 0,
         }
     }
 
@@ -403,7 +435,18 @@ impl Spin {
         #[cfg(loom)]
         loom::thread::yield_now();
         #[cfg(not(loom))]
-        self.backoff.snooze();
+        {
+            if !self.backoff.is_completed() {
+                self.backoff.snooze();
+            } else if self.idle < Self::YIELDS {
+                self.idle += 1;
+                std::thread::yield_now();
+            } else {
+                let exp = (self.idle - Self::YIELDS).min(10);
+                self.idle += 1;
+                std::thread::sleep(std::time::Duration::from_micros(1 << exp));
+            }
+        }
     }
 }
 
@@ -415,13 +458,18 @@ pub(crate) const CHUNK_CAP: usize = 1000;
 #[cfg(loom)]
 pub(crate) const CHUNK_CAP: usize = 2;
 
-/// Under loom, a `SeqCst` fence; otherwise nothing. loom models `SeqCst`
-/// accesses as `AcqRel` (loom README, "Unsupported features"), so a
-/// store-buffering (Dekker) argument that rests on `SeqCst` accesses alone
-/// looks broken to it; a `SeqCst` fence between the two accesses of each
-/// side gives loom the same guarantee, which it does model.
+/// A `SeqCst` fence, the same in the shipped build and under loom (where the
+/// model checker sees it). The eventcount (`wait.rs`) puts one between the
+/// two accesses of each side of its store-buffering (Dekker) handshake: the
+/// notifier's change and its `waiters` load, the waiter's `waiters`
+/// increment and its re-check. `SeqCst` accesses alone would do in the C++
+/// model, but loom models them as `AcqRel`, and a fence is what crossbeam
+/// and concurrent-queue rely on too; shipping the fence keeps the program
+/// loom verified and the program users run the same.
 #[inline(always)]
-pub(crate) fn loom_seqcst_fence() {
+pub(crate) fn seqcst_fence() {
     #[cfg(loom)]
     loom::sync::atomic::fence(Ordering::SeqCst);
+    #[cfg(not(loom))]
+    std::sync::atomic::fence(Ordering::SeqCst);
 }

@@ -45,7 +45,7 @@ impl Signal {
     /// be visible through a SeqCst operation (see the protocol).
     #[inline]
     pub(crate) fn notify(&self) {
-        crate::sync::loom_seqcst_fence();
+        crate::sync::seqcst_fence();
         // SeqCst: pairs with the SeqCst increment in `wait_until` (Dekker).
         if self.waiters.load(Ordering::SeqCst) != 0 {
             self.notify_slow();
@@ -73,7 +73,7 @@ impl Signal {
             let guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
             // SeqCst: pairs with the SeqCst load in `notify`.
             self.waiters.fetch_add(1, Ordering::SeqCst);
-            crate::sync::loom_seqcst_fence();
+            crate::sync::seqcst_fence();
             if ready() {
                 self.waiters.fetch_sub(1, Ordering::SeqCst);
                 return true;
