@@ -84,10 +84,9 @@ impl<T: Send + Sync + 'static> Consumer<T> {
     /// assert_eq!(*c.try_recv().unwrap().payload(), 5);
     /// ```
     pub fn try_recv(&self) -> Result<Delivery<T>, TryRecvError> {
-        let log = &self.shared.log;
         let mut out = None;
         self.claim(1, |item, at| {
-            out = Some(Delivery::new(item, self.group.id, at, log.name))
+            out = Some(Delivery::new(item, self.group.id, at))
         })?;
         out.ok_or(TryRecvError::Empty)
     }
@@ -117,7 +116,9 @@ impl<T: Send + Sync + 'static> Consumer<T> {
     /// drain a backlog; call it again for more.
     ///
     /// # Errors
-    /// As [`Consumer::try_recv`], when not even one item is available.
+    /// As [`Consumer::try_recv`], when not even one item is available. With
+    /// `max == 0`, `Ok(0)` unless the queue is closed and this consumer has
+    /// read everything ([`TryRecvError::Closed`]).
     ///
     /// # Examples
     ///
@@ -136,14 +137,21 @@ impl<T: Send + Sync + 'static> Consumer<T> {
         max: usize,
     ) -> Result<usize, TryRecvError> {
         if max == 0 {
-            return Ok(0);
+            // Room for nothing: report the end like any other call, so that
+            // `while c.try_recv_many(&mut v, room).is_ok()` ends.
+            return if self.finished() {
+                Err(TryRecvError::Closed)
+            } else {
+                Ok(0)
+            };
         }
-        let (id, name) = (self.group.id, self.shared.log.name);
-        self.claim(max, |item, at| out.push(Delivery::new(item, id, at, name)))
+        let id = self.group.id;
+        self.claim(max, |item, at| out.push(Delivery::new(item, id, at)))
     }
 
     /// Blocks until at least one item is available, then takes up to `max`
     /// like [`Consumer::try_recv_many`] (tokio's and kanal's name for it).
+    /// With `max == 0` it does not block: `Ok(0)`, or the error below.
     ///
     /// # Errors
     /// [`RecvError`] once the queue is closed and this consumer has read
@@ -200,6 +208,15 @@ impl<T: Send + Sync + 'static> Consumer<T> {
 
     /// Whether `try_recv` may find something (an item or the close); read
     /// with SeqCst loads, as the eventcount requires.
+    /// Whether the queue is closed and this group has nothing left to read.
+    fn finished(&self) -> bool {
+        let log = &self.shared.log;
+        let c = self.group.cursor.load(Ordering::SeqCst);
+        let h = log.head_seq();
+        let (t, closed) = log.tail_seq();
+        closed && c.max(h) >= t
+    }
+
     fn ready(&self) -> bool {
         let c = self.group.cursor.load(Ordering::SeqCst);
         let (t, closed) = self.shared.log.tail_seq();
@@ -333,7 +350,8 @@ impl<T: Send + Sync + 'static> Consumer<T> {
         let c = self.group.cursor.load(Ordering::SeqCst);
         let h = log.head_seq();
         let (t, _) = log.tail_seq();
-        t.saturating_sub(c.max(h)) as usize
+        // Saturates where `usize` is narrower than the sequence numbers.
+        usize::try_from(t.saturating_sub(c.max(h))).unwrap_or(usize::MAX)
     }
 
     /// Running totals of the items this consumer (group) never read, by
@@ -381,6 +399,7 @@ impl<T: Send + Sync + 'static> Consumer<T> {
     /// ```
     pub fn notifications(&self) -> Notifications<T> {
         Notifications {
+            shared: self.shared.clone(),
             group: self.group.clone(),
         }
     }
@@ -392,7 +411,13 @@ impl<T: Send + Sync + 'static> Clone for Consumer<T> {
     fn clone(&self) -> Self {
         // Relaxed: a handle count; creating a clone from a live handle cannot
         // race with the last drop (like `Arc::clone`).
-        self.group.handles.fetch_add(1, Ordering::Relaxed);
+        let before = self.group.handles.fetch_add(1, Ordering::Relaxed);
+        // As `Arc` and crossbeam-channel's counter do: a count this high
+        // means clones are leaked in a loop (`mem::forget`); wrapping would
+        // let the group be deregistered while handles still use it.
+        if before > isize::MAX as usize {
+            std::process::abort();
+        }
         Self {
             shared: self.shared.clone(),
             group: self.group.clone(),
@@ -405,6 +430,8 @@ impl<T: Send + Sync + 'static> Drop for Consumer<T> {
         // AcqRel: the last dropper sees every other clone's work (like `Arc`).
         if self.group.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.shared.log.deregister(&self.group);
+            // No more notices: wake `Notifications::recv_timeout` waiters.
+            self.group.notices.notify();
         }
     }
 }
@@ -506,12 +533,15 @@ impl Notice {
 /// let evicted: u64 = notices.try_iter().map(|n| n.evicted).sum();
 /// assert_eq!(evicted, c.missed().evicted);
 /// ```
-pub struct Notifications<T> {
+pub struct Notifications<T: Send + Sync + 'static> {
+    /// The queue's shared state: `recv_timeout` stops waiting when it
+    /// closes.
+    shared: Arc<Shared<T>>,
     /// The group whose misses are reported.
     group: Arc<Group<T>>,
 }
 
-impl<T> Notifications<T> {
+impl<T: Send + Sync + 'static> Notifications<T> {
     /// Takes the pending notice, if any, without blocking.
     ///
     /// # Examples
@@ -536,14 +566,25 @@ impl<T> Notifications<T> {
         })
     }
 
-    /// Waits up to `timeout` for a notice.
+    /// Waits up to `timeout` for a notice. Returns `None` when the timeout
+    /// passes, and earlier, as soon as no notice is pending and the queue
+    /// is closed ([`crate::Queue::close`], or every `Queue` handle dropped)
+    /// or every [`Consumer`] handle of this group dropped: a thread blocked
+    /// here wakes up then. (Items retained in a closed queue still expire,
+    /// so a later call may still find a notice.)
     ///
     /// # Examples
     ///
     /// ```
+    /// use std::time::Duration;
     /// let q: chunkq::Queue<u8> = chunkq::Queue::new("a");
     /// let c = q.subscribe();
-    /// assert!(c.notifications().recv_timeout(std::time::Duration::from_millis(1)).is_none());
+    /// let notices = c.notifications();
+    /// assert!(notices.recv_timeout(Duration::from_millis(1)).is_none());
+    /// // Closing wakes a blocked receiver at once.
+    /// let waiter = std::thread::spawn(move || notices.recv_timeout(Duration::from_secs(3600)));
+    /// q.close();
+    /// assert!(waiter.join().unwrap().is_none());
     /// ```
     pub fn recv_timeout(&self, timeout: Duration) -> Option<Notice> {
         let deadline = Instant::now().checked_add(timeout);
@@ -551,12 +592,23 @@ impl<T> Notifications<T> {
             if let Some(n) = self.try_recv() {
                 return Some(n);
             }
+            // SeqCst loads: the eventcount's re-check (see `wait.rs`); the
+            // changes are `count_missed`'s `fetch_add`, `close`'s `fetch_or`
+            // and the last consumer handle's `fetch_sub`, each followed by a
+            // notify of this group's signal.
             let pending = || {
                 self.group.pending_expired.load(Ordering::SeqCst) != 0
                     || self.group.pending_evicted.load(Ordering::SeqCst) != 0
             };
-            if !self.group.notices.wait_until(pending, deadline) {
-                return None;
+            let over =
+                || self.shared.log.is_closed() || self.group.handles.load(Ordering::SeqCst) == 0;
+            if !self
+                .group
+                .notices
+                .wait_until(|| pending() || over(), deadline)
+                || (over() && !pending())
+            {
+                return self.try_recv();
             }
         }
     }
@@ -576,7 +628,7 @@ impl<T> Notifications<T> {
     }
 }
 
-impl<T> fmt::Debug for Notifications<T> {
+impl<T: Send + Sync + 'static> fmt::Debug for Notifications<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Notifications")
             .field("consumer", &self.group.id)

@@ -9,32 +9,15 @@
 
 use crate::clock::to_system_time;
 use crate::sync::Arc;
-use std::collections::HashSet;
 use std::fmt;
 use std::ops::Deref;
-use std::sync::{Mutex, OnceLock};
 use std::time::SystemTime;
 use uuid::Uuid;
 
-/// Returns the process-wide copy of a queue name.
-///
-/// Events name their queue with a `&'static str`, so recording an event
-/// costs no allocation and no shared reference count. Each distinct name is
-/// kept once for the life of the process (a few bytes per name; queues are
-/// few and long-lived in the pipelines chunkq is built for).
-pub(crate) fn intern(name: &str) -> &'static str {
-    static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
-    let mut names = NAMES
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    if let Some(&n) = names.get(name) {
-        return n;
-    }
-    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
-    names.insert(leaked);
-    leaked
-}
+/// A queue's name, shared by the queue and by every [`Event`] that names
+/// it: freed when the queue and the last such event are gone (names are not
+/// interned for the life of the process).
+pub(crate) type Name = std::sync::Arc<str>;
 
 /// What happened to an item.
 ///
@@ -71,19 +54,19 @@ pub enum EventKind {
 /// assert_eq!((e.kind(), e.queue()), (EventKind::Enqueued, "ingest"));
 /// assert!(e.at() <= d.dequeued_at());
 /// ```
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Event {
     /// Enqueue or dequeue.
     kind: EventKind,
-    /// The queue's name (interned, see `intern`).
-    queue: &'static str,
+    /// The queue's name (shared with the queue, see [`Name`]).
+    queue: Name,
     /// When, in nanoseconds since the Unix epoch.
     at: u64,
 }
 
 impl Event {
     /// Builds an event.
-    pub(crate) fn new(kind: EventKind, queue: &'static str, at: u64) -> Self {
+    pub(crate) fn new(kind: EventKind, queue: Name, at: u64) -> Self {
         Self { kind, queue, at }
     }
 
@@ -110,7 +93,7 @@ impl Event {
     /// assert_eq!(c.try_recv().unwrap().events()[0].queue(), "a");
     /// ```
     pub fn queue(&self) -> &str {
-        self.queue
+        &self.queue
     }
 
     /// When it happened (wall clock, see [`crate::Clock`]).
@@ -376,22 +359,16 @@ pub struct Delivery<T> {
     item: Arc<Item<T>>,
     /// The consumer (group) that dequeued it.
     consumer: Uuid,
-    /// When it was dequeued (ns since the Unix epoch).
+    /// When it was dequeued (ns since the Unix epoch). The queue it was
+    /// dequeued from is the one its last history event names.
     at: u64,
-    /// The queue it was dequeued from (interned).
-    queue: &'static str,
 }
 
 impl<T> Delivery<T> {
     /// Wraps a counted reference to a published item.
-    pub(crate) fn new(item: Arc<Item<T>>, consumer: Uuid, at: u64, queue: &'static str) -> Self {
+    pub(crate) fn new(item: Arc<Item<T>>, consumer: Uuid, at: u64) -> Self {
         item.touch();
-        Self {
-            item,
-            consumer,
-            at,
-            queue,
-        }
+        Self { item, consumer, at }
     }
 
     /// The UUID of the consumer that received it ([`crate::Consumer::id`];
@@ -438,7 +415,13 @@ impl<T> Delivery<T> {
     /// assert_eq!(c.try_recv().unwrap().queue(), "inbox");
     /// ```
     pub fn queue(&self) -> &str {
-        self.queue
+        self.last_enqueue().map_or("", Event::queue)
+    }
+
+    /// The event of its enqueue into the queue it was dequeued from: the
+    /// last of its history (which is never empty).
+    fn last_enqueue(&self) -> Option<&Event> {
+        self.item.events().last()
     }
 
     /// The dequeue as an [`Event`] (what [`crate::Queue::forward`] appends to
@@ -456,7 +439,10 @@ impl<T> Delivery<T> {
     /// assert_eq!(d.dequeue_event().at(), d.dequeued_at());
     /// ```
     pub fn dequeue_event(&self) -> Event {
-        Event::new(EventKind::Dequeued, self.queue, self.at)
+        let queue = self
+            .last_enqueue()
+            .map_or_else(|| Name::from(""), |e| e.queue.clone());
+        Event::new(EventKind::Dequeued, queue, self.at)
     }
 
     /// The payload by value, if no other consumer still holds this item;
@@ -475,20 +461,10 @@ impl<T> Delivery<T> {
     /// assert_eq!(d.payload(), "x");
     /// ```
     pub fn try_into_payload(self) -> Result<T, Self> {
-        let Self {
-            item,
-            consumer,
-            at,
-            queue,
-        } = self;
+        let Self { item, consumer, at } = self;
         match Arc::try_unwrap(item) {
             Ok(item) => Ok(item.payload),
-            Err(item) => Err(Self {
-                item,
-                consumer,
-                at,
-                queue,
-            }),
+            Err(item) => Err(Self { item, consumer, at }),
         }
     }
 }
@@ -505,7 +481,7 @@ impl<T: fmt::Debug> fmt::Debug for Delivery<T> {
         f.debug_struct("Delivery")
             .field("item", &*self.item)
             .field("consumer", &self.consumer)
-            .field("queue", &self.queue)
+            .field("queue", &self.queue())
             .field("dequeued_at", &self.dequeued_at())
             .finish()
     }

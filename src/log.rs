@@ -72,7 +72,7 @@
 
 use crate::chunk::{self, Chunk, drop_contained};
 use crate::clock::Clock;
-use crate::envelope::Item;
+use crate::envelope::{Item, Name};
 use crate::group::{Cause, Group, JOINING, Registry, Start};
 use crate::sync::epoch::{self, Atomic, Guard, Shared};
 use crate::sync::{Arc, AtomicU64, AtomicUsize, CHUNK_CAP, Ordering, Spin};
@@ -133,8 +133,8 @@ pub(crate) enum Nothing {
 
 /// The log. See the module docs.
 pub(crate) struct Log<T> {
-    /// The queue's name (interned), stamped on events and deliveries.
-    pub(crate) name: &'static str,
+    /// The queue's name, stamped on events (shared with them, see `Name`).
+    pub(crate) name: Name,
     /// The time source for events, TTLs and notices.
     pub(crate) clock: Clock,
     /// The memory budget in accounted bytes.
@@ -172,7 +172,7 @@ pub(crate) struct Log<T> {
 
 impl<T: Send + Sync + 'static> Log<T> {
     /// An empty log with chunk 0 installed.
-    pub(crate) fn new(name: &'static str, clock: Clock, limit: usize) -> Self {
+    pub(crate) fn new(name: Name, clock: Clock, limit: usize) -> Self {
         let first = chunk::alloc::<T>(0).into_shared(
             // SAFETY: the chunk is not shared yet; no guard is needed.
             unsafe { epoch::unprotected() },
@@ -253,6 +253,11 @@ impl<T: Send + Sync + 'static> Log<T> {
             self.final_tail.store(prev, Ordering::Release);
         }
         self.readable.notify();
+        // Notification receivers stop waiting on a closed queue.
+        let guard = epoch::pin();
+        for group in self.registry.load(&guard) {
+            group.notices.notify();
+        }
     }
 
     // ----- memory ------------------------------------------------------------
@@ -900,7 +905,11 @@ impl Log<u64> {
     /// remover had unlinked and freed (issue: `tail_chunk` moved by CAS from
     /// a stale value).
     pub(crate) fn model_hint_vs_two_retirers() {
-        let log = Arc::new(Log::<u64>::new("loom", Clock::manual(), 1 << 20));
+        let log = Arc::new(Log::<u64>::new(
+            Name::from("loom"),
+            Clock::manual(),
+            1 << 20,
+        ));
         {
             let guard = epoch::pin();
             // Chunks 0..=3 linked; the hint stays at chunk 0.
@@ -913,7 +922,8 @@ impl Log<u64> {
         // Chunks 0 and 1 wholly removed: `head` at chunk 2's start.
         let h = 2 * CAP;
         log.tail.store(h, Ordering::SeqCst);
-        log.head.store(head_word(h, Cause::Expired), Ordering::SeqCst);
+        log.head
+            .store(head_word(h, Cause::Expired), Ordering::SeqCst);
         let other = {
             let log = log.clone();
             loom::thread::spawn(move || log.retire_chunks(&epoch::pin()))
@@ -943,7 +953,11 @@ impl Log<u64> {
     /// unfinished count (issue: `missed()` counted finished moves, not
     /// which ones).
     pub(crate) fn model_missed_vs_stale_move() {
-        let log = Arc::new(Log::<u64>::new("loom", Clock::manual(), 1 << 20));
+        let log = Arc::new(Log::<u64>::new(
+            Name::from("loom"),
+            Clock::manual(),
+            1 << 20,
+        ));
         let group = log.register(Start::Oldest);
         let hw = head_word(1, Cause::Expired);
         let movers: Vec<_> = (0..2)
@@ -955,7 +969,10 @@ impl Log<u64> {
         if group.cursor.load(Ordering::SeqCst) == 1 {
             assert_eq!(group.missed(), (1, 0), "a count behind its cursor move");
         }
-        let wins: usize = movers.into_iter().map(|m| usize::from(m.join().unwrap())).sum();
+        let wins: usize = movers
+            .into_iter()
+            .map(|m| usize::from(m.join().unwrap()))
+            .sum();
         assert_eq!(wins, 1);
         assert_eq!(group.missed(), (1, 0));
         log.deregister(&group);

@@ -9,7 +9,7 @@
 use crate::chunk::{Chunk, Slot};
 use crate::clock::Clock;
 use crate::consumer::Consumer;
-use crate::envelope::{Delivery, Event, EventKind, History, Item, intern};
+use crate::envelope::{Delivery, Event, EventKind, History, Item, Name};
 use crate::error::{ConfigError, PushBatchError, PushError};
 use crate::group::Start;
 use crate::log::Log;
@@ -155,7 +155,7 @@ impl<T: Send + Sync + 'static> Shared<T> {
         payload: T,
         origin: Option<(Uuid, u64, Vec<Event>)>,
     ) -> Arc<Item<T>> {
-        let enqueue = Event::new(EventKind::Enqueued, self.log.name, now);
+        let enqueue = Event::new(EventKind::Enqueued, self.log.name.clone(), now);
         let (id, created, history) = match origin {
             None => (crate::id::uuid_v7_at(now), now, History::Fresh([enqueue])),
             Some((id, created, mut events)) => {
@@ -391,7 +391,7 @@ impl<T: Send + Sync + 'static> Queue<T> {
     /// assert_eq!(q.name(), "orders");
     /// ```
     pub fn name(&self) -> &str {
-        self.shared().log.name
+        &self.shared().log.name
     }
 
     /// The queue's UUID (v7), distinct for every queue built.
@@ -541,7 +541,8 @@ impl<T: Send + Sync + 'static> Queue<T> {
     /// assert_eq!(q.len(), 2);
     /// ```
     pub fn len(&self) -> usize {
-        self.shared().log.len() as usize
+        // Saturates where `usize` is narrower than the sequence numbers.
+        usize::try_from(self.shared().log.len()).unwrap_or(usize::MAX)
     }
 
     /// Whether no item is retained.
@@ -909,7 +910,7 @@ impl<T: Send + Sync + 'static, S> Builder<T, S> {
             return Err(ConfigError::ZeroSweepInterval);
         }
         let shared = Arc::new(Shared {
-            log: Log::new(intern(&self.name), self.clock, self.memory_limit),
+            log: Log::new(Name::from(self.name), self.clock, self.memory_limit),
             id: crate::id::uuid_v7(),
             ttl: u64::try_from(self.ttl.as_nanos()).unwrap_or(u64::MAX),
             overflow: self.overflow,

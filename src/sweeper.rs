@@ -36,13 +36,21 @@ impl Sweeper {
             .spawn(move || {
                 let (lock, cond) = &*flag;
                 let mut stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
-                let mut next = Instant::now() + every;
+                // `None`: the interval reaches past what `Instant` can hold
+                // (e.g. `Duration::MAX`): no sweep is ever due, the thread
+                // only waits to be stopped.
+                let due = || Instant::now().checked_add(every);
+                let mut next = due();
                 loop {
                     if *stopped {
                         return;
                     }
                     let now = Instant::now();
-                    if now >= next {
+                    let Some(at) = next else {
+                        stopped = cond.wait(stopped).unwrap_or_else(|e| e.into_inner());
+                        continue;
+                    };
+                    if now >= at {
                         drop(stopped);
                         // The sweep contains payload panics itself
                         // (invariant 7); this catch is the last line that
@@ -50,12 +58,12 @@ impl Sweeper {
                         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                             shared.sweep();
                         }));
-                        next = Instant::now() + every;
+                        next = due();
                         stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
                         continue;
                     }
                     stopped = cond
-                        .wait_timeout(stopped, next - now)
+                        .wait_timeout(stopped, at - now)
                         .unwrap_or_else(|e| e.into_inner())
                         .0;
                 }

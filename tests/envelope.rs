@@ -36,7 +36,7 @@ fn a_fresh_item_has_one_enqueue_event() {
     assert_eq!(d.created(), t0);
     assert_eq!(d.enqueued(), t0);
     assert_eq!(d.events().len(), 1);
-    let e = d.events()[0];
+    let e = &d.events()[0];
     assert_eq!(
         (e.kind(), e.queue(), e.at()),
         (EventKind::Enqueued, "env-fresh", t0)
