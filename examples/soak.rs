@@ -1,7 +1,7 @@
 //! Soak runner: producers, independent consumers and a clone group on one
 //! queue, with the sweeper every 1 ms, in alternating `DropOldest` and
 //! `Reject` phases, for a duration given on the command line. It checks
-//! DESIGN.md's invariants 2–5 as it goes and exits non-zero on any violation.
+//! ARCHITECTURE.md's invariants 2–5 as it goes and exits non-zero on any violation.
 //!
 //! ```text
 //! cargo run --release --example soak -- 30s      # or 2m, 500ms, --secs 30

@@ -131,7 +131,7 @@ impl<T> Drop for Chunk<T> {
                 // (we are its unique owner) releases it exactly once. A
                 // panicking payload `Drop` must not leak the other slots'
                 // items (invariant 7).
-                drop_contained(unsafe { crate::sync::Arc::from_raw(p) });
+                drop_contained(unsafe { crate::envelope::ItemArc::from_raw(p) });
             }
         }
     }

@@ -8,9 +8,16 @@
 //! the last of {the queue's slot, every delivery} lets go of it.
 
 use crate::clock::to_system_time;
-use crate::sync::Arc;
+/// Items are reference-counted with std's `Arc` even under loom: loom's
+/// `Arc` emulates `into_raw`/`from_raw`/`increment_strong_count` with a
+/// per-pointer registry that does not survive the slot and the deliveries
+/// holding separate counts of one item. The counts are std's (correct by
+/// construction); what loom must see, the publication of the item through
+/// the slot's `AtomicPtr` and the witness cell below, it still sees.
+pub(crate) type ItemArc<T> = std::sync::Arc<Item<T>>;
 use std::fmt;
 use std::ops::Deref;
+use std::sync::Arc;
 use std::time::SystemTime;
 use uuid::Uuid;
 
@@ -50,7 +57,7 @@ pub enum EventKind {
 /// let c = q.subscribe();
 /// q.push(7).unwrap();
 /// let d = c.try_recv().unwrap();
-/// let e = d.events()[0];
+/// let e = &d.events()[0];
 /// assert_eq!((e.kind(), e.queue()), (EventKind::Enqueued, "ingest"));
 /// assert!(e.at() <= d.dequeued_at());
 /// ```

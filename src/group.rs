@@ -12,7 +12,7 @@
 //!
 //! Because each move is one CAS from the value it accounts for, every
 //! sequence number at or after the group's start is passed exactly once:
-//! delivered or counted, never both, never neither (DESIGN.md invariant 2).
+//! delivered or counted, never both, never neither (ARCHITECTURE.md invariant 2).
 //! Why the counted cause is the right one is proved in `log.rs`.
 //!
 //! While a group is being registered its cursor carries [`JOINING`]: no

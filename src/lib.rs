@@ -18,7 +18,8 @@
 //!   sequence number and an event history that grows when it is
 //!   [forwarded](Queue::forward) to another queue.
 //!
-//! `push` and `try_recv` take no lock: a push is a CAS on the memory counter,
+//! `push` and `try_recv` take no lock on their own path (waking a parked
+//! receiver does; see "Waiting"): a push is a CAS on the memory counter,
 //! a `fetch_add` on the tail and a `Release` store; a read is a CAS on the
 //! consumer's cursor. Memory is reclaimed with crossbeam-epoch.
 //!
@@ -88,7 +89,8 @@
 //! [`Consumer::recv`] parks the thread. Producers wake parked consumers
 //! through an eventcount, so a push pays one atomic load when nobody waits.
 //! A reader that reaches a slot whose producer reserved it but has not
-//! published it yet waits for it (briefly, spinning); it never skips it.
+//! published it yet waits for it (spinning, then yielding, then sleeping in
+//! short steps); it never skips it.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
@@ -129,6 +131,14 @@ pub mod __loom {
     /// See `Log::model_hint_vs_two_retirers`.
     pub fn hint_vs_two_retirers() {
         crate::log::Log::<u64>::model_hint_vs_two_retirers();
+    }
+
+    /// Runs every function the loom reclamation stand-in still holds. Call
+    /// it at the end of each model execution, once every model thread is
+    /// joined and every guard dropped, so that nothing deferred in one
+    /// execution runs in the next.
+    pub fn quiesce() {
+        crate::sync::epoch::quiesce();
     }
 
     /// See `Log::model_missed_vs_stale_move`.

@@ -7,8 +7,9 @@
 //! - `head`: the oldest retained sequence number in bits 0..62, and in bits
 //!   62..64 the [`Cause`] of the move that set it. `head <= tail` always.
 //! - `head_chunk`: the oldest chunk still linked (`index * CAP <= head`);
-//!   `tail_chunk`: a producer's hint, never behind `head_chunk`'s successor
-//!   for long (see [`Log::chunk_for_push`]).
+//!   `tail_chunk`: a producer's hint, never behind `head_chunk` (moved off
+//!   a chunk before the chunk is unlinked; see the field's docs and
+//!   [`Log::chunk_for_push`]).
 //! - `used`: accounted bytes of every item reserved or retained.
 //!
 //! # Push (no lock)
@@ -72,7 +73,7 @@
 
 use crate::chunk::{self, Chunk, drop_contained};
 use crate::clock::Clock;
-use crate::envelope::{Item, Name};
+use crate::envelope::{Item, ItemArc, Name};
 use crate::group::{Cause, Group, JOINING, Registry, Start};
 use crate::sync::epoch::{self, Atomic, Guard, Shared};
 use crate::sync::{Arc, AtomicU64, AtomicUsize, CHUNK_CAP, Ordering, Spin};
@@ -309,14 +310,7 @@ impl<T: Send + Sync + 'static> Log<T> {
 
     /// Publishes `item` at the sequence number `seq` that `reserve_seqs` gave
     /// out, with its accounted `bytes` and enqueue time `at`.
-    pub(crate) fn publish(
-        &self,
-        seq: u64,
-        item: Arc<Item<T>>,
-        bytes: usize,
-        at: u64,
-        guard: &Guard,
-    ) {
+    pub(crate) fn publish(&self, seq: u64, item: ItemArc<T>, bytes: usize, at: u64, guard: &Guard) {
         self.publish_all(seq, std::iter::once((item, bytes)), at, guard);
     }
 
@@ -327,7 +321,7 @@ impl<T: Send + Sync + 'static> Log<T> {
     pub(crate) fn publish_all(
         &self,
         first: u64,
-        items: impl IntoIterator<Item = (Arc<Item<T>>, usize)>,
+        items: impl IntoIterator<Item = (ItemArc<T>, usize)>,
         at: u64,
         guard: &Guard,
     ) {
@@ -353,7 +347,7 @@ impl<T: Send + Sync + 'static> Log<T> {
             // Release: pairs with the Acquire loads of the slot in
             // `try_recv`, `expire_step`, `evict_step` and `detach`.
             slot.item
-                .store(Arc::into_raw(item).cast_mut(), Ordering::Release);
+                .store(ItemArc::into_raw(item).cast_mut(), Ordering::Release);
         }
         self.readable.notify();
     }
@@ -448,7 +442,7 @@ impl<T: Send + Sync + 'static> Log<T> {
         &self,
         group: &Group<T>,
         max: usize,
-        mut sink: impl FnMut(Arc<Item<T>>),
+        mut sink: impl FnMut(ItemArc<T>),
     ) -> Result<usize, Nothing> {
         let guard = epoch::pin();
         let mut spin = Spin::new();
@@ -516,8 +510,8 @@ impl<T: Send + Sync + 'static> Log<T> {
                 // is gone. So the allocation is alive with a count >= 1 (even
                 // if `head` has passed it since our claim).
                 sink(unsafe {
-                    Arc::increment_strong_count(p);
-                    Arc::from_raw(p)
+                    ItemArc::increment_strong_count(p);
+                    ItemArc::from_raw(p)
                 });
             }
             if (c + n as u64) % CAP == 0 {
@@ -944,6 +938,9 @@ impl Log<u64> {
         // SAFETY: linked chunks, loaded under `guard`.
         let first = unsafe { log.head_chunk.load(Ordering::Acquire, &guard).deref() };
         assert_eq!(first.index, 2, "both wholly removed chunks are unlinked");
+        drop(guard);
+        drop(log);
+        epoch::quiesce();
     }
 
     /// Two removers move one group's cursor from 0 past one expired item:
@@ -976,6 +973,8 @@ impl Log<u64> {
         assert_eq!(wins, 1);
         assert_eq!(group.missed(), (1, 0));
         log.deregister(&group);
+        drop((group, log));
+        epoch::quiesce();
     }
 }
 
@@ -1017,7 +1016,7 @@ impl<T> Doomed<T> {
                 .swap(std::ptr::null_mut(), Ordering::AcqRel);
             // SAFETY: the slot owned one count of this `Arc`, and the swap
             // handed it to us, exactly once.
-            if !p.is_null() && drop_contained(unsafe { Arc::from_raw(p) }) {
+            if !p.is_null() && drop_contained(unsafe { ItemArc::from_raw(p) }) {
                 // Relaxed: a statistic.
                 self.panics
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -1054,7 +1053,7 @@ impl<T> Drop for Log<T> {
                     if !p.is_null() {
                         // The slot owned one count of this `Arc`. A panic
                         // must not leak the other items (invariant 7).
-                        drop_contained(Arc::from_raw(p));
+                        drop_contained(ItemArc::from_raw(p));
                     }
                 }
                 // The list link's reference; the chunk is freed now unless a

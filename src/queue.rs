@@ -9,7 +9,7 @@
 use crate::chunk::{Chunk, Slot};
 use crate::clock::Clock;
 use crate::consumer::Consumer;
-use crate::envelope::{Delivery, Event, EventKind, History, Item, Name};
+use crate::envelope::{Delivery, Event, EventKind, History, Item, ItemArc, Name};
 use crate::error::{ConfigError, PushBatchError, PushError};
 use crate::group::Start;
 use crate::log::Log;
@@ -154,7 +154,7 @@ impl<T: Send + Sync + 'static> Shared<T> {
         now: u64,
         payload: T,
         origin: Option<(Uuid, u64, Vec<Event>)>,
-    ) -> Arc<Item<T>> {
+    ) -> ItemArc<T> {
         let enqueue = Event::new(EventKind::Enqueued, self.log.name.clone(), now);
         let (id, created, history) = match origin {
             None => (crate::id::uuid_v7_at(now), now, History::Fresh([enqueue])),
@@ -163,7 +163,7 @@ impl<T: Send + Sync + 'static> Shared<T> {
                 (id, created, History::Forwarded(events.into_boxed_slice()))
             }
         };
-        Arc::new(Item::new(id, seq, created, history, payload))
+        ItemArc::new(Item::new(id, seq, created, history, payload))
     }
 
     /// The push path: budget, sequence number, envelope, publication.

@@ -70,6 +70,29 @@ pub(crate) mod loom_epoch {
 
     type Deferred = Box<dyn FnOnce()>;
 
+    loom::lazy_static! {
+        /// What carries the happens-before edge from a deferral to the
+        /// function's execution (see `push_garbage`). A loom lazy static is
+        /// created afresh in each execution, visible to every model thread.
+        static ref DEFERRALS: loom::sync::atomic::AtomicUsize =
+            loom::sync::atomic::AtomicUsize::new(0);
+    }
+
+    /// Queues `f` to run at a later quiescent point, with the happens-before
+    /// edge crossbeam's epoch protocol gives a deferred function: everything
+    /// the deferring thread did before `defer` is visible to the thread that
+    /// runs it. The garbage list itself is a plain thread-local that loom
+    /// does not see, so the edge goes through `DEFERRALS`: a `Release` RMW
+    /// here, an `Acquire` RMW before a batch runs (an RMW reads the latest
+    /// value, so it synchronizes with every deferral before it). Without
+    /// it, loom rightly lets the collecting thread read a slot's value from
+    /// before the deferring thread cleared it.
+    fn push_garbage(f: impl FnOnce() + 'static) {
+        // Release: pairs with the Acquire RMW in `collect`.
+        DEFERRALS.fetch_add(1, Ordering::Release);
+        GARBAGE.with(|g| g.borrow_mut().push(Box::new(f)));
+    }
+
     thread_local! {
         /// Live (protected) guards of the model on this OS thread.
         static LIVE: Cell<usize> = const { Cell::new(0) };
@@ -77,16 +100,31 @@ pub(crate) mod loom_epoch {
         static GARBAGE: RefCell<Vec<Deferred>> = const { RefCell::new(Vec::new()) };
     }
 
-    /// Runs every deferred function (and those they defer in turn).
+    /// Runs the functions deferred so far: one batch, taken when no guard
+    /// is alive. Functions deferred while the batch runs wait for the next
+    /// quiescent point: loom may switch threads inside a deferred function
+    /// (it touches loom atomics), another thread may pin and load pointers
+    /// meanwhile, and garbage deferred after that pin must wait for it.
     fn collect() {
-        loop {
-            let batch = GARBAGE.with(|g| std::mem::take(&mut *g.borrow_mut()));
-            if batch.is_empty() {
-                return;
-            }
-            for f in batch {
-                f();
-            }
+        let batch = GARBAGE.with(|g| std::mem::take(&mut *g.borrow_mut()));
+        if batch.is_empty() {
+            return;
+        }
+        // Acquire: pairs with the Release RMW in `push_garbage`.
+        DEFERRALS.fetch_add(0, Ordering::Acquire);
+        for f in batch {
+            f();
+        }
+    }
+
+    /// Runs everything deferred, including what the deferred functions
+    /// defer in turn, when no guard is alive. Only for the end of a model
+    /// execution (every model thread joined, so nobody can pin meanwhile):
+    /// nothing deferred must outlive the execution whose loom objects it
+    /// touches.
+    pub(crate) fn quiesce() {
+        while LIVE.with(|n| n.get()) == 0 && GARBAGE.with(|g| !g.borrow().is_empty()) {
+            collect();
         }
     }
 
@@ -117,7 +155,8 @@ pub(crate) mod loom_epoch {
 
     /// Runs what is deferred if no guard is alive: what the collector does
     /// at teardown (crossbeam collects when a thread exits). `Log::drop`
-    /// calls it, so that nothing is left over for the next model execution.
+    /// calls it; what is left then, the model harness runs with
+    /// [`quiesce`] at the end of each execution.
     pub(crate) fn collect_if_quiescent() {
         if LIVE.with(|n| n.get()) == 0 {
             collect();
@@ -142,7 +181,7 @@ pub(crate) mod loom_epoch {
             if self.unprotected {
                 drop(f());
             } else {
-                GARBAGE.with(|g| g.borrow_mut().push(Box::new(move || drop(f()))));
+                push_garbage(move || drop(f()));
             }
         }
 
@@ -156,7 +195,7 @@ pub(crate) mod loom_epoch {
             if self.unprotected {
                 destroy();
             } else {
-                GARBAGE.with(|g| g.borrow_mut().push(Box::new(destroy)));
+                push_garbage(destroy);
             }
         }
     }

@@ -1,4 +1,4 @@
-//! Exact accounting under everything at once (DESIGN.md invariant 2): for
+//! Exact accounting under everything at once (ARCHITECTURE.md invariant 2): for
 //! every consumer group, every item pushed after the group's start is either
 //! delivered to exactly one member exactly once, or counted exactly once as
 //! missed (expired or evicted).

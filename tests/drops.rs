@@ -1,5 +1,5 @@
 //! Every payload is dropped exactly once, and never while a reader can still
-//! reach it (DESIGN.md invariant 5). Payloads count their drops; removed
+//! reach it (ARCHITECTURE.md invariant 5). Payloads count their drops; removed
 //! items are freed through crossbeam-epoch, so the tests flush it.
 
 mod common;

@@ -1,5 +1,5 @@
 //! Order: a consumer sees sequence numbers strictly increasing, and one
-//! producer's items in its push order (DESIGN.md invariant 1).
+//! producer's items in its push order (ARCHITECTURE.md invariant 1).
 
 mod common;
 

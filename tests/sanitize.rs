@@ -4,7 +4,7 @@
 //! plain `cargo test` as well.
 //!
 //! Each test drives one protocol from several threads and then checks the
-//! queue's invariants (DESIGN.md): every group sees each sequence number at
+//! queue's invariants (ARCHITECTURE.md): every group sees each sequence number at
 //! most once and in order, delivered + missed == pushed, the accounted bytes
 //! stay within the limit, and every payload is dropped exactly once. The
 //! sanitizers add what a plain run cannot see: data races, use-after-free,

@@ -536,7 +536,13 @@ impl Model {
     /// ends at a chunk's end. `max == 0` claims nothing and succeeds.
     pub fn recv_many(&mut self, g: usize, max: usize) -> Result<Vec<MItem>, Nothing> {
         if max == 0 {
-            return Ok(Vec::new());
+            // Room for nothing: `Ok(0)`, or the end once closed and drained.
+            let drained = self.groups[g].cursor.max(self.head) >= self.tail;
+            return if self.closed && drained {
+                Err(Nothing::Closed)
+            } else {
+                Ok(Vec::new())
+            };
         }
         let c = self.groups[g].cursor;
         assert!(c >= self.head, "model: a cursor below head");

@@ -129,7 +129,7 @@ pub fn seqs(deliveries: &[Delivery<Tracked>]) -> Vec<u64> {
 }
 
 /// Asserts that one consumer (group member) saw strictly increasing
-/// sequence numbers (DESIGN.md invariant 1).
+/// sequence numbers (ARCHITECTURE.md invariant 1).
 pub fn assert_in_order(deliveries: &[Delivery<Tracked>]) {
     let s = seqs(deliveries);
     assert!(
@@ -144,13 +144,12 @@ pub fn assert_in_order(deliveries: &[Delivery<Tracked>]) {
 /// (`LOOM_MAX_PREEMPTIONS`, `LOOM_MAX_BRANCHES`, ...). Prints the number of
 /// executions explored.
 ///
-/// The drop check cannot run inside the execution: removed items are
-/// dropped through crossbeam-epoch, whose collector (a loom lazy static
-/// under `crossbeam_loom`) runs the deferred drops only when loom tears it
-/// down at the end of the execution. So each execution's counter is checked
-/// at the start of the next one, and the last one after the model. loom's
-/// own leak check (every envelope is a loom `Arc`) runs at the end of each
-/// execution too, and a double drop panics at once in `Tracked::drop`.
+/// Removed items are dropped through chunkq's reclamation stand-in, which
+/// runs deferred functions at quiescent pins; at the end of each execution
+/// (every model thread joined) the harness runs what is left
+/// (`chunkq::__loom::quiesce`). Each execution's counter is checked at the
+/// start of the next one, and the last one after the model; a double drop
+/// panics at once in `Tracked::drop`.
 pub fn model<F>(f: F)
 where
     F: Fn(&std::sync::Arc<Counter>) + Send + Sync + 'static,
@@ -187,6 +186,9 @@ where
                 assert_balanced(&prev);
             }
             f(&counter);
+            // Every model thread is joined and every handle dropped: run
+            // what the reclamation stand-in still holds, in this execution.
+            chunkq::__loom::quiesce();
         });
     });
     if let Some(prev) = last.lock().unwrap().take() {
