@@ -374,6 +374,9 @@ impl<T: Send + Sync + 'static> Consumer<T> {
     /// assert_eq!(read + missed.total(), 20);
     /// ```
     pub fn missed(&self) -> Missed {
+        // Cursors left below `head` are caught up lazily (see `log.rs`):
+        // count what this group has missed so far first.
+        self.shared.log.catch_up(&self.group);
         let (expired, evicted) = self.group.missed();
         Missed { expired, evicted }
     }
@@ -431,7 +434,7 @@ impl<T: Send + Sync + 'static> Drop for Consumer<T> {
         if self.group.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.shared.log.deregister(&self.group);
             // No more notices: wake `Notifications::recv_timeout` waiters.
-            self.group.notices.notify();
+            self.shared.log.noticed.notify();
         }
     }
 }
@@ -552,6 +555,9 @@ impl<T: Send + Sync + 'static> Notifications<T> {
     /// assert!(c.notifications().try_recv().is_none());
     /// ```
     pub fn try_recv(&self) -> Option<Notice> {
+        // Count what removals passed since the group last looked (cursors
+        // below `head` are caught up lazily, see `log.rs`).
+        self.shared.log.catch_up(&self.group);
         // SeqCst: pairs with the SeqCst `fetch_add` in `count_missed`.
         let expired = self.group.pending_expired.swap(0, Ordering::SeqCst);
         let evicted = self.group.pending_evicted.swap(0, Ordering::SeqCst);
@@ -593,21 +599,20 @@ impl<T: Send + Sync + 'static> Notifications<T> {
                 return Some(n);
             }
             // SeqCst loads: the eventcount's re-check (see `wait.rs`); the
-            // changes are `count_missed`'s `fetch_add`, `close`'s `fetch_or`
-            // and the last consumer handle's `fetch_sub`, each followed by a
-            // notify of this group's signal.
+            // changes are `count_missed`'s `fetch_add`, a removal's `head`
+            // CAS (which may leave this group's cursor below `head`: misses
+            // not counted yet), `close`'s `fetch_or` and the last consumer
+            // handle's `fetch_sub`, each followed by a notify of the log's
+            // `noticed` signal.
+            let log = &self.shared.log;
             let pending = || {
                 self.group.pending_expired.load(Ordering::SeqCst) != 0
                     || self.group.pending_evicted.load(Ordering::SeqCst) != 0
+                    || self.group.cursor.load(Ordering::SeqCst) < log.head_seq()
             };
             let over =
                 || self.shared.log.is_closed() || self.group.handles.load(Ordering::SeqCst) == 0;
-            if !self
-                .group
-                .notices
-                .wait_until(|| pending() || over(), deadline)
-                || (over() && !pending())
-            {
+            if !log.noticed.wait_until(|| pending() || over(), deadline) || (over() && !pending()) {
                 return self.try_recv();
             }
         }

@@ -23,7 +23,6 @@
 use crate::chunk::Chunk;
 use crate::sync::epoch::{Atomic, Guard, Shared};
 use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering};
-use crate::wait::Signal;
 use crossbeam_utils::CachePadded;
 use uuid::Uuid;
 
@@ -83,8 +82,6 @@ pub(crate) struct Group<T> {
     pub(crate) pending_evicted: AtomicU64,
     /// Time (ns since the Unix epoch) of the latest miss counted.
     pub(crate) last_miss_at: AtomicU64,
-    /// Wakes `Notifications` receivers blocked in `recv_timeout`.
-    pub(crate) notices: Signal,
     /// Cursor moves past unread items in flight: incremented before the
     /// move's CAS, decremented after its counting (or after its CAS failed).
     /// `missed()` waits until it reads zero, so a count is never seen behind
@@ -112,7 +109,6 @@ impl<T> Group<T> {
             pending_expired: AtomicU64::new(0),
             pending_evicted: AtomicU64::new(0),
             last_miss_at: AtomicU64::new(0),
-            notices: Signal::new(),
             moving: AtomicU64::new(0),
             hint: Atomic::null(),
             handles: AtomicUsize::new(1),
@@ -144,7 +140,8 @@ impl<T> Group<T> {
         )
     }
 
-    /// Counts `n` items this group will never read, and notifies.
+    /// Counts `n` items this group will never read (the caller notifies
+    /// the log's notice waiters).
     pub(crate) fn count_missed(&self, n: u64, cause: Cause, now: u64) {
         // Relaxed on the counters: they are statistics; the CAS on `cursor`
         // that preceded this call is what makes the count exactly-once.
@@ -156,9 +153,9 @@ impl<T> Group<T> {
         total.fetch_add(n, Ordering::Relaxed);
         self.last_miss_at.fetch_max(now, Ordering::Relaxed);
         // SeqCst: the change a `Notifications` waiter re-checks; pairs with
-        // the SeqCst `waiters` load in `Signal::notify` (see `wait.rs`).
+        // the SeqCst `waiters` load in the caller's `Signal::notify` (see
+        // `wait.rs`).
         pending.fetch_add(n, Ordering::SeqCst);
-        self.notices.notify();
     }
 
     /// Points the hint at `chunk` (loaded under `guard`), taking a counted

@@ -54,9 +54,13 @@
 //! read them are not missed by anyone. A consumer that subscribes while items
 //! are being released starts after them.
 //!
-//! Counts are delivered as [`Notice`]s on [`Consumer::notifications`] the
-//! moment the remover passes the consumer's cursor; notices nobody receives
-//! coalesce (they never pile up).
+//! Counts are delivered as [`Notice`]s on [`Consumer::notifications`];
+//! notices nobody receives coalesce (they never pile up). A removal does not
+//! visit every consumer: a consumer's misses are counted when it next reads,
+//! asks [`Consumer::missed`] or receives a notice (a blocked receiver is
+//! woken by every expiry and eviction), so a flood of evictions costs a
+//! push the same with one consumer or a thousand, and whoever looks sees
+//! exact totals.
 //!
 //! # Expiry
 //! An item expires `ttl` after its enqueue into this queue. Expiry happens in

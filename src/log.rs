@@ -28,34 +28,54 @@
 //! Expiry, eviction and trimming (releasing what every group has read) all
 //! go through [`Log::advance`], which moves `head` from `h` to `h1` (within
 //! one chunk) in three steps:
-//! 1. *Help*: bring every registered cursor up to `h`, counting with the
-//!    cause in `head`'s word ([`Log::help`]).
+//! 1. *Help*, only when the cause changes: if `head`'s word carries a cause
+//!    other than this removal's, bring every registered cursor below `h` up
+//!    to `h`, counting with `head`'s cause ([`Log::help`]). A run of
+//!    removals with one cause (a flood of evictions, a sweep) skips it, so
+//!    its cost does not grow with the number of consumers. Trimming never
+//!    helps: it only claims when every registered cursor is past `h`.
 //! 2. *Claim*: CAS `head` from the word read in step 1 to `h1 | cause`. Only
 //!    one thread claims a range. Every slot in `[h, h1)` is published (the
 //!    deciding closure checks it), so `head` never passes a slot whose
 //!    producer is mid-push (invariant 6).
 //! 3. *Finish*: give the bytes of `[h, h1)` back, hand the clearing of its
-//!    slots (and the drop of the items) to the epoch collector, help every
-//!    cursor up to the new head (so notices go out now), and unlink chunks
-//!    that lie wholly below `head`.
+//!    slots (and the drop of the items) to the epoch collector, wake blocked
+//!    notice receivers (one load when none waits), and unlink chunks that
+//!    lie wholly below `head`.
+//!
+//! A cursor left below `head` is moved, and its misses counted, lazily: by
+//! its group's next read (`try_recv` finds `c < head`), by `missed()` and
+//! the notice receiver ([`Log::catch_up`]), or by the next removal with
+//! another cause. Whoever looks sees exact totals.
 //!
 //! # Why each miss is counted with the right cause
 //! A cursor move `c → h` (by anyone) counts `h - c` items with `cause(h)`.
-//! That is right iff every item of `[c, h)` was removed by the move that set
-//! `h`, i.e. `c >= prev(h)`, the head value it replaced. Suppose a cursor
-//! holds `c < prev(h)` when someone moves it. The thread `P` that installed
-//! `h` first loaded `prev(h)`, then the registry, then helped every group in
-//! it up to `prev(h)`. Cursors only grow, so the group was not in `P`'s
-//! snapshot. Then it was still `JOINING` when published after `P`'s registry
-//! load, and its first position came from a `head` load made after that
-//! publication ([`Log::join`]), hence after `P` loaded `prev(h)`: so
-//! `c >= prev(h)`. Contradiction. (Loads and stores of `head`, cursors and
-//! the registry are all SeqCst, so "after" is the single total order.)
+//! It is right because of this invariant, **L**: at every instant, for
+//! every registered group whose cursor `c` is below `h = seq(head)`, every
+//! item of `[c, h)` was removed with `cause(head)`. A mover loads `c`, then
+//! `head`, then CASes the cursor from `c`; the CAS succeeding proves the
+//! cursor held `c` when `head` was loaded (cursors only grow), so L at that
+//! instant says the count is right.
 //!
-//! A `Consumed` move only passes items that every group in the trimming
-//! thread's snapshot had read; the only cursors it can pass are those of
-//! groups registering concurrently, and it counts nothing for them (they
-//! start after it).
+//! L holds at first (nothing removed). A cursor move keeps it (`c` grows).
+//! A claim `hw → h1 | Y` keeps it:
+//! - *Same cause* (`Y = cause(hw)`): a group with `c < h` had `[c, h)`
+//!   removed with `Y` (L), and the claim removes `[h, h1)` with `Y`.
+//! - *Other cause*: the claimer `P` loaded `hw`, then the registry, then
+//!   helped every group in it up to `h`; cursors only grow, so at the claim
+//!   every group of `P`'s snapshot has `c >= h`. A group not in the
+//!   snapshot was published after `P`'s registry load, still `JOINING`, and
+//!   took its first position from a `head` load made after that
+//!   publication ([`Log::join`]), hence after `P` loaded `hw`; `head` still
+//!   held `hw` at `P`'s claim (the CAS succeeded), so that position is
+//!   `>= h`. Either way no cursor is below `h`, and `[h, h1)` is `P`'s.
+//! - *Trimming* (`Consumed`) claims only when every group of its snapshot
+//!   has `c >= h1`; a group registering concurrently may start at `h`, and
+//!   `[h, h1)` is then `Consumed` for it, which counts nothing (it starts
+//!   after what was released).
+//!
+//! (Loads and stores of `head`, cursors and the registry are all SeqCst, so
+//! "after" is the single total order.)
 //!
 //! # Reclamation
 //! Items are reference-counted (`Arc`): the slot owns one count until
@@ -169,6 +189,10 @@ pub(crate) struct Log<T> {
     pub(crate) registry: Registry<T>,
     /// Wakes consumers blocked in `recv`.
     pub(crate) readable: Signal,
+    /// Wakes `Notifications::recv_timeout` waiters: on every expiry and
+    /// eviction (their cursors may now lie below `head`), every count of
+    /// misses, `close`, and the drop of a group's last handle.
+    pub(crate) noticed: Signal,
 }
 
 impl<T: Send + Sync + 'static> Log<T> {
@@ -193,6 +217,7 @@ impl<T: Send + Sync + 'static> Log<T> {
             drop_panics: Default::default(),
             registry: Registry::new(),
             readable: Signal::new(),
+            noticed: Signal::new(),
         }
     }
 
@@ -254,11 +279,8 @@ impl<T: Send + Sync + 'static> Log<T> {
             self.final_tail.store(prev, Ordering::Release);
         }
         self.readable.notify();
-        // Notification receivers stop waiting on a closed queue.
-        let guard = epoch::pin();
-        for group in self.registry.load(&guard) {
-            group.notices.notify();
-        }
+        // Notice receivers stop waiting on a closed queue.
+        self.noticed.notify();
     }
 
     // ----- memory ------------------------------------------------------------
@@ -581,8 +603,11 @@ impl<T: Send + Sync + 'static> Log<T> {
             .cursor
             .compare_exchange(c, h, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok();
-        if moved {
+        if moved && cause_of(hw) != Cause::Consumed {
             group.count_missed(h - c, cause_of(hw), self.clock.now_nanos());
+            // The change a notice waiter re-checks is `count_missed`'s
+            // SeqCst `fetch_add` (see `wait.rs`).
+            self.noticed.notify();
         }
         // SeqCst: publishes the counts to `Group::missed` (pairs with its
         // SeqCst load); a failed move withdraws its announcement the same way.
@@ -620,6 +645,21 @@ impl<T: Send + Sync + 'static> Log<T> {
         let _ = group
             .cursor
             .compare_exchange(c, pos, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    /// Moves `group`'s cursor up to `head` if it lies below, counting what
+    /// it passes (see "Removal" in the module docs: cursors below `head` are
+    /// caught up lazily). Touches only atomics: no guard needed.
+    pub(crate) fn catch_up(&self, group: &Group<T>) {
+        loop {
+            // SeqCst: the cursor, then `head` (see the proof in the module
+            // docs).
+            let c = group.cursor.load(Ordering::SeqCst);
+            let hw = self.head.load(Ordering::SeqCst);
+            if c & JOINING != 0 || c >= seq_of(hw) || self.move_cursor(group, c, hw) {
+                return;
+            }
+        }
     }
 
     /// Deregisters a group whose last handle dropped.
@@ -660,7 +700,10 @@ impl<T: Send + Sync + 'static> Log<T> {
     ) -> u64 {
         loop {
             let hw = self.head.load(Ordering::SeqCst);
-            self.help(hw, guard);
+            // Step 1, only where the cause changes (see the module docs).
+            if cause != Cause::Consumed && cause_of(hw) != cause {
+                self.help(hw, guard);
+            }
             let h = seq_of(hw);
             // Acquire: pairs with the AcqRel CAS in `retire_chunks`.
             let mut cur = self.head_chunk.load(Ordering::Acquire, guard);
@@ -703,7 +746,12 @@ impl<T: Send + Sync + 'static> Log<T> {
                 unsafe { Chunk::release(cur, guard) };
             } else {
                 self.detach(chunk, h, h1, guard);
-                self.help(self.head.load(Ordering::SeqCst), guard);
+                if cause != Cause::Consumed {
+                    // Cursors may now lie below `head`: blocked notice
+                    // receivers catch up themselves. The change they
+                    // re-check is our SeqCst `head` CAS.
+                    self.noticed.notify();
+                }
                 self.retire_chunks(guard);
                 return h1 - h;
             }
@@ -787,7 +835,11 @@ impl<T: Send + Sync + 'static> Log<T> {
             let mut min = chunk.end();
             for g in groups {
                 let c = g.cursor.load(Ordering::SeqCst);
-                if c & JOINING != 0 {
+                // A joining group, or one that has not read past `h` (a
+                // cursor left below `head` by evictions included): nothing
+                // to release. Stopping at the first such group keeps a
+                // push that finds the budget full O(1) in the consumers.
+                if c & JOINING != 0 || c <= h {
                     return Decision::Stop;
                 }
                 min = min.min(c);

@@ -71,25 +71,28 @@ pub(crate) mod loom_epoch {
     type Deferred = Box<dyn FnOnce()>;
 
     loom::lazy_static! {
-        /// What carries the happens-before edge from a deferral to the
-        /// function's execution (see `push_garbage`). A loom lazy static is
-        /// created afresh in each execution, visible to every model thread.
-        static ref DEFERRALS: loom::sync::atomic::AtomicUsize =
+        /// Carries the happens-before edges crossbeam's epoch fences give
+        /// (see `push_garbage` and `pin`). A loom lazy static is created
+        /// afresh in each execution, visible to every model thread.
+        static ref EPOCH: loom::sync::atomic::AtomicUsize =
             loom::sync::atomic::AtomicUsize::new(0);
     }
 
-    /// Queues `f` to run at a later quiescent point, with the happens-before
-    /// edge crossbeam's epoch protocol gives a deferred function: everything
-    /// the deferring thread did before `defer` is visible to the thread that
-    /// runs it. The garbage list itself is a plain thread-local that loom
-    /// does not see, so the edge goes through `DEFERRALS`: a `Release` RMW
-    /// here, an `Acquire` RMW before a batch runs (an RMW reads the latest
-    /// value, so it synchronizes with every deferral before it). Without
-    /// it, loom rightly lets the collecting thread read a slot's value from
-    /// before the deferring thread cleared it.
+    /// Queues `f` to run at a later quiescent point. The garbage list is a
+    /// plain thread-local that loom does not see, so the edges crossbeam's
+    /// epoch protocol provides are made explicit through `EPOCH`: a
+    /// `Release` RMW here, before the function is queued, and an `AcqRel`
+    /// RMW at every `pin` (an RMW reads the latest value, so it
+    /// synchronizes with every deferral before it). So the thread that runs
+    /// `f` (which pinned after the deferral) sees everything the deferring
+    /// thread did before `defer`, and so does every thread that pins after
+    /// a collection decided to run `f`: it cannot reach what `f` frees.
+    /// (This is stronger than crossbeam, which guarantees the edge only for
+    /// garbage actually collected; a thread pinning concurrently with a
+    /// deferral may see more here than it would there.)
     fn push_garbage(f: impl FnOnce() + 'static) {
-        // Release: pairs with the Acquire RMW in `collect`.
-        DEFERRALS.fetch_add(1, Ordering::Release);
+        // Release: pairs with the AcqRel RMW in `pin`.
+        EPOCH.fetch_add(1, Ordering::Release);
         GARBAGE.with(|g| g.borrow_mut().push(Box::new(f)));
     }
 
@@ -107,11 +110,6 @@ pub(crate) mod loom_epoch {
     /// meanwhile, and garbage deferred after that pin must wait for it.
     fn collect() {
         let batch = GARBAGE.with(|g| std::mem::take(&mut *g.borrow_mut()));
-        if batch.is_empty() {
-            return;
-        }
-        // Acquire: pairs with the Release RMW in `push_garbage`.
-        DEFERRALS.fetch_add(0, Ordering::Acquire);
         for f in batch {
             f();
         }
@@ -123,6 +121,8 @@ pub(crate) mod loom_epoch {
     /// nothing deferred must outlive the execution whose loom objects it
     /// touches.
     pub(crate) fn quiesce() {
+        // AcqRel: as in `pin` (this runs outside any pin).
+        EPOCH.fetch_add(0, Ordering::AcqRel);
         while LIVE.with(|n| n.get()) == 0 && GARBAGE.with(|g| !g.borrow().is_empty()) {
             collect();
         }
@@ -142,6 +142,11 @@ pub(crate) mod loom_epoch {
     /// at the point where it pins (invariant 7). It is safe to run them: no
     /// guard was alive before this one, and this one has loaded nothing.
     pub(crate) fn pin() -> Guard {
+        // AcqRel: pairs with the Release RMW of every deferral, and with
+        // every earlier pin (see `push_garbage`). No loom operation stands
+        // between it and the decision to collect below, so no deferral can
+        // slip in between.
+        EPOCH.fetch_add(0, Ordering::AcqRel);
         let before = LIVE.with(|n| {
             let before = n.get();
             n.set(before + 1);
@@ -158,6 +163,8 @@ pub(crate) mod loom_epoch {
     /// calls it; what is left then, the model harness runs with
     /// [`quiesce`] at the end of each execution.
     pub(crate) fn collect_if_quiescent() {
+        // AcqRel: as in `pin` (this runs outside any pin).
+        EPOCH.fetch_add(0, Ordering::AcqRel);
         if LIVE.with(|n| n.get()) == 0 {
             collect();
         }
