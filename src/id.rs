@@ -2,41 +2,81 @@
 //!
 //! `Uuid::now_v7()` goes through uuid's shared context and reads the clock
 //! itself. Every push needs a UUID and already has a timestamp, so chunkq
-//! builds the v7 UUID from that timestamp and 74 random bits drawn from a
-//! per-thread wyrand generator seeded from std's randomly keyed hasher. No
-//! lock, no shared cache line, about a nanosecond.
+//! builds the v7 UUID (RFC 9562) from that timestamp and per-thread state,
+//! with no lock and no shared cache line:
+//!
+//! ```text
+//!  48 bits  unix_ts_ms       the push's clock reading, never behind this
+//!                            thread's previous one
+//!   4 bits  version = 7
+//!  12 bits  rand_a   ┐ a 64-bit per-thread counter: a random start each
+//!   2 bits  variant  │ new millisecond (its top bit clear, so 2^63 steps
+//!  52 bits  rand_b   ┘ fit in a millisecond), +1 for every id in the same one
+//!  10 bits  rand_b   random per thread (tells threads apart)
+//! ```
+//!
+//! So one thread's ids strictly increase (the counter orders ids of one
+//! millisecond; a later millisecond sorts later), and ids of different
+//! threads collide only if their 62 random start bits and 10 thread bits
+//! line up. A new millisecond draws from a per-thread wyrand generator
+//! seeded from std's randomly keyed hasher; the common case (another id in
+//! the same millisecond) is an increment and some shifts.
 
 use std::cell::Cell;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
-use uuid::{Builder, Uuid};
+use uuid::Uuid;
 
 thread_local! {
-    /// This thread's wyrand state, seeded once from `RandomState`.
-    static RNG: Cell<u64> = Cell::new(RandomState::new().hash_one(std::thread::current().id()) | 1);
+    /// The millisecond of this thread's previous id (0 before the first).
+    static LAST_MS: Cell<u64> = const { Cell::new(0) };
+    /// The counter of this thread's previous id, within `LAST_MS`.
+    static COUNTER: Cell<u64> = const { Cell::new(0) };
+    /// wyrand state; 0 until seeded (at this thread's first id).
+    static RNG: Cell<u64> = const { Cell::new(0) };
+    /// This thread's 10 random low bits (set with the seed).
+    static THREAD_BITS: Cell<u64> = const { Cell::new(0) };
 }
 
-/// One step of wyrand (public-domain generator by Wang Yi).
-fn next_u64() -> u64 {
-    RNG.with(|s| {
-        let x = s.get().wrapping_add(0xa076_1d64_78bd_642f);
-        s.set(x);
-        let t = u128::from(x) * u128::from(x ^ 0xe703_7ed1_a0b4_28db);
-        ((t >> 64) as u64) ^ (t as u64)
+/// A fresh random counter start for a new millisecond (top bit clear: room
+/// for 2^63 more ids in it). Off the common path.
+#[cold]
+fn new_millisecond() -> u64 {
+    RNG.with(|rng| {
+        let mut state = rng.get();
+        if state == 0 {
+            state = RandomState::new().hash_one(std::thread::current().id()) | 1;
+            THREAD_BITS.with(|b| b.set((state >> 7) & 0x3ff));
+        }
+        state = state.wrapping_add(0xa076_1d64_78bd_642f);
+        rng.set(state);
+        let t = u128::from(state) * u128::from(state ^ 0xe703_7ed1_a0b4_28db);
+        (((t >> 64) as u64) ^ (t as u64)) >> 1
     })
 }
 
-/// A version-7 UUID for the instant `nanos` (ns since the Unix epoch).
+/// A UUID v7 for an event at `nanos` (ns since the Unix epoch).
+#[inline]
 pub(crate) fn uuid_v7_at(nanos: u64) -> Uuid {
-    let a = next_u64().to_le_bytes();
-    let b = next_u64().to_le_bytes();
-    let mut random = [0u8; 10];
-    random[..8].copy_from_slice(&a);
-    random[8..].copy_from_slice(&b[..2]);
-    Builder::from_unix_timestamp_millis(nanos / 1_000_000, &random).into_uuid()
+    let ms = nanos / 1_000_000;
+    let last = LAST_MS.with(Cell::get);
+    let (ms, counter) = if ms > last {
+        LAST_MS.with(|c| c.set(ms));
+        (ms, new_millisecond())
+    } else {
+        // Same millisecond, or the clock stepped back: stay in the previous
+        // millisecond and count on, so ids keep increasing.
+        (last, COUNTER.with(Cell::get) + 1)
+    };
+    COUNTER.with(|c| c.set(counter));
+    let ts = u128::from(ms & ((1 << 48) - 1));
+    let rand_a = u128::from(counter >> 52); // 12 bits
+    let rand_b =
+        (u128::from(counter & ((1 << 52) - 1)) << 10) | u128::from(THREAD_BITS.with(Cell::get));
+    Uuid::from_u128((ts << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b)
 }
 
-/// A version-7 UUID for now.
+/// A UUID v7 for now.
 pub(crate) fn uuid_v7() -> Uuid {
     uuid_v7_at(crate::clock::system_nanos())
 }
@@ -51,8 +91,42 @@ mod tests {
         let b = uuid_v7();
         assert_ne!(a, b);
         assert_eq!(a.get_version_num(), 7);
+        assert_eq!(a.get_variant(), uuid::Variant::RFC4122);
         let (secs, _) = a.get_timestamp().unwrap().to_unix();
         let now = crate::clock::system_nanos() / 1_000_000_000;
         assert!(secs <= now && secs + 5 >= now);
+    }
+
+    #[test]
+    fn strictly_increasing_per_thread_even_when_the_clock_steps_back() {
+        let t0 = crate::clock::system_nanos();
+        let mut prev = uuid_v7_at(t0);
+        // The same millisecond many times, a later one, then an earlier one.
+        let times = (0..10_000)
+            .map(|_| t0)
+            .chain((0..10).map(|_| t0 + 5_000_000))
+            .chain((0..10).map(|_| t0 - 5_000_000));
+        for t in times {
+            let id = uuid_v7_at(t);
+            assert!(id > prev, "{id} after {prev}");
+            assert_eq!(id.get_version_num(), 7);
+            assert_eq!(id.get_variant(), uuid::Variant::RFC4122);
+            prev = id;
+        }
+    }
+
+    #[test]
+    fn threads_do_not_collide() {
+        let ids: Vec<Uuid> = (0..4)
+            .map(|_| {
+                std::thread::spawn(|| {
+                    let t = crate::clock::system_nanos();
+                    (0..10_000).map(|_| uuid_v7_at(t)).collect::<Vec<_>>()
+                })
+            })
+            .flat_map(|h| h.join().unwrap())
+            .collect();
+        let unique: std::collections::HashSet<_> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len());
     }
 }
