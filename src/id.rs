@@ -6,8 +6,8 @@
 //! with no lock and no shared cache line:
 //!
 //! ```text
-//!  48 bits  unix_ts_ms       the push's clock reading, never behind this
-//!                            thread's previous one
+//!  48 bits  unix_ts_ms       the item's creation time (the push's clock
+//!                            reading)
 //!   4 bits  version = 7
 //!  12 bits  rand_a   ┐ a 64-bit per-thread counter: a random start each
 //!   2 bits  variant  │ new millisecond (its top bit clear, so 2^63 steps
@@ -15,8 +15,10 @@
 //!  10 bits  rand_b   random per thread (tells threads apart)
 //! ```
 //!
-//! So one thread's ids strictly increase (the counter orders ids of one
-//! millisecond; a later millisecond sorts later), and ids of different
+//! So one thread's ids strictly increase while its clock readings do not go
+//! back (the counter orders ids of one millisecond; a later millisecond
+//! sorts later; queues on different clocks, a manual one say, stamp each id
+//! with its own queue's time instead), and ids of different
 //! threads collide only if their 62 random start bits and 10 thread bits
 //! line up. A new millisecond draws from a per-thread wyrand generator
 //! seeded from std's randomly keyed hasher; the common case (another id in
@@ -60,13 +62,13 @@ fn new_millisecond() -> u64 {
 pub(crate) fn uuid_v7_at(nanos: u64) -> Uuid {
     let ms = nanos / 1_000_000;
     let last = LAST_MS.with(Cell::get);
-    let (ms, counter) = if ms > last {
-        LAST_MS.with(|c| c.set(ms));
-        (ms, new_millisecond())
+    let counter = if ms == last {
+        COUNTER.with(Cell::get) + 1
     } else {
-        // Same millisecond, or the clock stepped back: stay in the previous
-        // millisecond and count on, so ids keep increasing.
-        (last, COUNTER.with(Cell::get) + 1)
+        // A new millisecond (or an earlier one: queues may run on different
+        // clocks, and an id carries its item's own creation time).
+        LAST_MS.with(|c| c.set(ms));
+        new_millisecond()
     };
     COUNTER.with(|c| c.set(counter));
     let ts = u128::from(ms & ((1 << 48) - 1));
@@ -98,21 +100,27 @@ mod tests {
     }
 
     #[test]
-    fn strictly_increasing_per_thread_even_when_the_clock_steps_back() {
+    fn strictly_increasing_per_thread_and_stamped_with_their_time() {
         let t0 = crate::clock::system_nanos();
         let mut prev = uuid_v7_at(t0);
-        // The same millisecond many times, a later one, then an earlier one.
+        // The same millisecond many times, then later ones.
         let times = (0..10_000)
             .map(|_| t0)
             .chain((0..10).map(|_| t0 + 5_000_000))
-            .chain((0..10).map(|_| t0 - 5_000_000));
+            .chain((0..10).map(|_| t0 + 9_000_000));
         for t in times {
             let id = uuid_v7_at(t);
             assert!(id > prev, "{id} after {prev}");
             assert_eq!(id.get_version_num(), 7);
             assert_eq!(id.get_variant(), uuid::Variant::RFC4122);
+            let (secs, ns) = id.get_timestamp().unwrap().to_unix();
+            assert_eq!(secs * 1000 + u64::from(ns) / 1_000_000, t / 1_000_000);
             prev = id;
         }
+        // An earlier time (another queue's clock): its own timestamp.
+        let early = t0 - 5_000_000;
+        let (secs, ns) = uuid_v7_at(early).get_timestamp().unwrap().to_unix();
+        assert_eq!(secs * 1000 + u64::from(ns) / 1_000_000, early / 1_000_000);
     }
 
     #[test]

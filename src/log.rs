@@ -783,6 +783,16 @@ impl<T: Send + Sync + 'static> Log<T> {
             panics: self.drop_panics.clone(),
         };
         guard.defer(move || doomed.clear());
+        // Hand this thread's garbage to the global collector now, a chunk
+        // at a time, rather than when its bag of 64 deferred functions
+        // fills: the items are then freed in small batches, which the
+        // allocator recycles cheaply (frees of 64 chunks' items at once cost
+        // a push ~140 more instructions in `malloc_consolidate` and
+        // friends). `flush` also collects: payload drops (user code) may
+        // run here, which invariant 7 allows: after its claim, nobody waits
+        // on a remover (readers wait on producers, `missed()` on cursor
+        // moves, and a push that evicts holds no reservation yet).
+        guard.flush();
     }
 
     /// Unlinks chunks that lie wholly below `head` (and have a successor).
