@@ -52,6 +52,8 @@
 //!   `Consumer::try_recv_many(.., 64)` into a reused `Vec`.
 //! - `chunkq-c2`: as `chunkq-c1` with two independent consumers
 //!   (`subscribe()` twice), each draining the burst.
+//! - `chunkq-read-c1`, `chunkq-read-c2`: `Queue::push`, then the borrowed
+//!   read path, `Consumer::read(64, |item| ..)`, by one or two consumers.
 //! - `kanal-c1`, `crossbeam-channel-c1`, `flume-c1`: unbounded channel,
 //!   `send` + `try_recv`.
 //! - `segqueue-c1` (crossbeam-queue `SegQueue`), `concurrent-queue-c1`
@@ -127,6 +129,8 @@ const CASES: &[(&str, &str, &str, usize)] = &[
     ("chunkq-c1", "push-recv", "chunkq", 1),
     ("chunkq-batch-c1", "push-recv-batch64", "chunkq", 1),
     ("chunkq-c2", "broadcast-2", "chunkq", 2),
+    ("chunkq-read-c1", "push-recv", "chunkq-read", 1),
+    ("chunkq-read-c2", "broadcast-2", "chunkq-read", 2),
     ("kanal-c1", "push-recv", "kanal", 1),
     ("segqueue-c1", "push-recv", "segqueue", 1),
     ("crossbeam-channel-c1", "push-recv", "crossbeam-channel", 1),
@@ -185,6 +189,26 @@ fn burst_fn(id: &str) -> Box<dyn FnMut(u64)> {
                     for want in base..base + BURST {
                         let d = c.try_recv().expect("chunkq try_recv");
                         check(*d.payload(), want);
+                    }
+                }
+            })
+        }
+        "chunkq-read-c1" | "chunkq-read-c2" => {
+            let readers = if id == "chunkq-read-c2" { 2 } else { 1 };
+            let q = chunkq_queue();
+            let cs: Vec<_> = (0..readers).map(|_| q.subscribe()).collect();
+            Box::new(move |base| {
+                for v in base..base + BURST {
+                    q.push(v).expect("chunkq push");
+                }
+                for c in &cs {
+                    let mut want = base;
+                    while want < base + BURST {
+                        c.read(BATCH as usize, |item| {
+                            check(*item.payload(), want);
+                            want += 1;
+                        })
+                        .expect("chunkq read");
                     }
                 }
             })

@@ -456,15 +456,54 @@ impl<T: Send + Sync + 'static> Log<T> {
     // ----- reading -----------------------------------------------------------
 
     /// Reads up to `max` (>= 1) next items for `group`, in order, handing
-    /// each to `sink`; returns how many, or why there are none. Claims them
-    /// with one CAS on the cursor (at most `MAX_CLAIM` at a time, within one
-    /// chunk). Waits (spinning) for a slot that is reserved but not yet
-    /// published, rather than skip it.
+    /// each to `sink` as a counted reference; returns how many, or why
+    /// there are none. See [`Log::claim`].
     pub(crate) fn try_recv(
         &self,
         group: &Group<T>,
         max: usize,
         mut sink: impl FnMut(ItemArc<T>),
+    ) -> Result<usize, Nothing> {
+        self.claim(group, max, |p| {
+            // SAFETY: `claim` hands out a pointer that a slot held after
+            // this call's guard was pinned, while the guard is still held:
+            // a detached item's slot count is released only by a closure
+            // deferred after the detaching swap, which runs after the guard
+            // is gone. So the allocation is alive with a count >= 1 (even if
+            // `head` has passed it since the claim), and we take our own.
+            sink(unsafe {
+                ItemArc::increment_strong_count(p);
+                ItemArc::from_raw(p)
+            })
+        })
+    }
+
+    /// Reads up to `max` (>= 1) next items for `group`, in order, lending
+    /// each to `f` by reference, with no reference count taken: the borrowed
+    /// read path. The references live while this call's epoch guard does,
+    /// and `f` runs after the claim (user code, but no thread waits on a
+    /// claim that is done: invariant 7). See [`Log::claim`].
+    pub(crate) fn read(
+        &self,
+        group: &Group<T>,
+        max: usize,
+        mut f: impl FnMut(&Item<T>),
+    ) -> Result<usize, Nothing> {
+        // SAFETY: as in `try_recv`, the item is alive while `claim`'s guard
+        // is held, and the reference does not escape `f`.
+        self.claim(group, max, |p| f(unsafe { &*p }))
+    }
+
+    /// Claims up to `max` (>= 1) next items for `group`, in order, and
+    /// hands each item's pointer to `sink` while still pinned; returns how
+    /// many, or why there are none. Claims them with one CAS on the cursor
+    /// (at most `MAX_CLAIM` at a time, within one chunk). Waits for a slot
+    /// that is reserved but not yet published, rather than skip it.
+    fn claim(
+        &self,
+        group: &Group<T>,
+        max: usize,
+        mut sink: impl FnMut(*mut Item<T>),
     ) -> Result<usize, Nothing> {
         let guard = epoch::pin();
         let mut spin = Spin::new();
@@ -525,16 +564,9 @@ impl<T: Send + Sync + 'static> Log<T> {
             }
             for p in &claimed[..n] {
                 // SAFETY: `claimed[..n]` were written in the loop above.
-                let p = unsafe { p.assume_init() };
-                // SAFETY: the slot held `p` after we pinned `guard`; a
-                // detached item's slot count is released only by a closure
-                // deferred after the detaching swap, which runs after `guard`
-                // is gone. So the allocation is alive with a count >= 1 (even
-                // if `head` has passed it since our claim).
-                sink(unsafe {
-                    ItemArc::increment_strong_count(p);
-                    ItemArc::from_raw(p)
-                });
+                // The slot held the pointer after we pinned `guard`, which
+                // is still held (see `try_recv` for why it is alive).
+                sink(unsafe { p.assume_init() });
             }
             if (c + n as u64) % CAP == 0 {
                 // We left a chunk: release what every group has read.
