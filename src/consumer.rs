@@ -490,7 +490,12 @@ impl<T: Send + Sync + 'static> fmt::Debug for Consumer<T> {
             .field("id", &self.group.id)
             .field("queue", &self.shared.log.name)
             .field("cursor", &self.group.cursor.load(Ordering::SeqCst))
-            .field("lag", &self.lag())
+            // `lag()` may wait for a `close` in flight; `Debug` never waits.
+            .field("lag", &{
+                let log = &self.shared.log;
+                let c = self.group.cursor.load(Ordering::SeqCst);
+                log.tail_now().saturating_sub(c.max(log.head_seq()))
+            })
             // `missed()` may wait for a move in flight; `Debug` never waits.
             .field("missed", &{
                 let (expired, evicted) = self.group.missed_now();

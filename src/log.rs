@@ -248,6 +248,13 @@ impl<T: Send + Sync + 'static> Log<T> {
         }
     }
 
+    /// `tail` as it stands, without waiting for `close` to publish the
+    /// final value (for `Debug`, which never waits): during `close`'s two
+    /// stores it may count a reservation that failed.
+    pub(crate) fn tail_now(&self) -> u64 {
+        self.tail.load(Ordering::SeqCst) & !CLOSED
+    }
+
     /// Retained items (published or about to be).
     pub(crate) fn len(&self) -> u64 {
         let h = self.head_seq();

@@ -318,7 +318,11 @@ impl<T: Send + Sync + 'static> fmt::Debug for Queue<T> {
         f.debug_struct("Queue")
             .field("name", &self.name())
             .field("id", &self.id())
-            .field("len", &self.len())
+            // `len()` may wait for a `close` in flight; `Debug` never waits.
+            .field("len", &{
+                let log = &self.shared().log;
+                log.tail_now().saturating_sub(log.head_seq())
+            })
             .field("memory_used", &self.memory_used())
             .field("consumers", &self.consumer_count())
             .field("closed", &self.is_closed())
