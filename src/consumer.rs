@@ -6,11 +6,11 @@
 //! `group.rs`); blocking receives park on the queue's eventcount
 //! (`wait.rs`), so producers pay one load when nobody waits.
 
+use crate::engine::Engine;
 use crate::envelope::{Delivery, Item};
 use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
 use crate::group::{Group, Start};
 use crate::log::Nothing;
-use crate::queue::Shared;
 use crate::sync::{Arc, Ordering};
 use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
@@ -50,14 +50,14 @@ use uuid::Uuid;
 /// ```
 pub struct Consumer<T: Send + Sync + 'static> {
     /// The queue.
-    shared: Arc<Shared<T>>,
+    shared: Arc<Engine<T>>,
     /// The cursor and counters this handle shares with its clones.
     group: Arc<Group<T>>,
 }
 
 impl<T: Send + Sync + 'static> Consumer<T> {
     /// Registers a new group.
-    pub(crate) fn new(shared: Arc<Shared<T>>, start: Start) -> Self {
+    pub(crate) fn new(shared: Arc<Engine<T>>, start: Start) -> Self {
         let group = shared.log.register(start);
         Self { shared, group }
     }
@@ -589,7 +589,7 @@ impl Notice {
 pub struct Notifications<T: Send + Sync + 'static> {
     /// The queue's shared state: `recv_timeout` stops waiting when it
     /// closes.
-    shared: Arc<Shared<T>>,
+    shared: Arc<Engine<T>>,
     /// The group whose misses are reported.
     group: Arc<Group<T>>,
 }

@@ -102,6 +102,7 @@
 mod chunk;
 mod clock;
 mod consumer;
+mod engine;
 mod envelope;
 mod error;
 mod group;
@@ -115,14 +116,14 @@ mod wait;
 
 pub use clock::Clock;
 pub use consumer::{Consumer, Missed, Notice, Notifications};
+pub use engine::Overflow;
 pub use envelope::{Delivery, Event, EventKind, Item};
 pub use error::{
     ConfigError, PushBatchError, PushError, RecvError, RecvTimeoutError, TryRecvError,
 };
 pub use group::Start;
 pub use queue::{
-    Builder, DEFAULT_MEMORY_LIMIT, DEFAULT_SWEEP_INTERVAL, DEFAULT_TTL, FnSizer, Overflow, Queue,
-    TraitSizer,
+    Builder, DEFAULT_MEMORY_LIMIT, DEFAULT_SWEEP_INTERVAL, DEFAULT_TTL, FnSizer, Queue, TraitSizer,
 };
 pub use size::EstimateSize;
 pub use uuid::Uuid;

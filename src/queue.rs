@@ -1,20 +1,15 @@
-//! The producer side: [`Queue`] (a cheap, cloneable handle), its
-//! [`Builder`], the overflow policy, and the background sweeper.
-//!
-//! The lock-free mechanics live in `log.rs`; this module decides *what* to
-//! push (envelope, size estimate) and applies the retention policy when the
-//! budget is full: first release what every consumer has read, then refuse
-//! (`Reject`) or evict the oldest items (`DropOldest`).
+//! The producer side: [`Queue`] (a cheap, cloneable handle over the
+//! queue's `Engine`, see `engine.rs`) and its [`Builder`].
 
-use crate::chunk::{Chunk, Slot};
 use crate::clock::Clock;
 use crate::consumer::Consumer;
-use crate::envelope::{Delivery, Event, EventKind, History, Item, ItemArc, Name};
+use crate::engine::{Engine, Overflow};
+use crate::envelope::{Delivery, Name};
 use crate::error::{ConfigError, PushBatchError, PushError};
 use crate::group::Start;
 use crate::log::Log;
 use crate::size::{EstimateSize, SizeFn};
-use crate::sync::{Arc, CHUNK_CAP, Spin, epoch};
+use crate::sync::{Arc, epoch};
 use std::fmt;
 use std::marker::PhantomData;
 use std::time::Duration;
@@ -47,221 +42,6 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(600);
 /// ```
 pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 
-/// What `push` does when the memory budget is full (after releasing the
-/// items every consumer has already read).
-///
-/// # Examples
-///
-/// ```
-/// use chunkq::{Overflow, PushError, Queue};
-/// let q: Queue<u64> = Queue::builder("a").memory_limit(1000).overflow(Overflow::Reject).build().unwrap();
-/// let mut pushed = 0;
-/// while q.push(pushed).is_ok() { pushed += 1; }
-/// assert!(pushed > 0);
-/// assert!(matches!(q.push(99), Err(PushError::Full(99))));
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub enum Overflow {
-    /// Refuse the push: [`PushError::Full`] hands the payload back.
-    #[default]
-    Reject,
-    /// Evict the oldest retained items until the new one fits; consumers
-    /// that had not read them count them as `evicted`.
-    DropOldest,
-}
-
-/// Everything the handles and consumers of one queue share.
-pub(crate) struct Shared<T> {
-    /// The lock-free log.
-    pub(crate) log: Log<T>,
-    /// The queue's UUID.
-    pub(crate) id: Uuid,
-    /// Time to live, in nanoseconds.
-    pub(crate) ttl: u64,
-    /// Overflow policy.
-    pub(crate) overflow: Overflow,
-    /// Heap-size estimate of a payload.
-    pub(crate) sizer: SizeFn<T>,
-}
-
-/// Accounted bytes of an item beyond its payload's heap size and history:
-/// the `Arc` allocation of the envelope (two counters + `Item<T>`, payload
-/// inline), its slot, and its share of the chunk header.
-pub(crate) fn fixed_overhead<T>() -> usize {
-    2 * std::mem::size_of::<usize>()
-        + std::mem::size_of::<Item<T>>()
-        + std::mem::size_of::<Slot<T>>()
-        + std::mem::size_of::<Chunk<T>>().div_ceil(CHUNK_CAP)
-}
-
-impl<T: Send + Sync + 'static> Shared<T> {
-    /// Accounted bytes for `payload` with a history of `events` events.
-    fn accounted(&self, payload: &T, events: usize) -> usize {
-        let history = if events > 1 {
-            events * std::mem::size_of::<Event>()
-        } else {
-            0
-        };
-        fixed_overhead::<T>()
-            .saturating_add((self.sizer)(payload))
-            .saturating_add(history)
-    }
-
-    /// Reserves `bytes` against the budget, applying the overflow policy:
-    /// first release what every consumer has read, then refuse (`Reject`) or
-    /// evict the oldest items (`DropOldest`). `Err(true)` means closed,
-    /// `Err(false)` full.
-    fn make_room(&self, bytes: usize, guard: &epoch::Guard) -> Result<(), bool> {
-        let log = &self.log;
-        if bytes > log.limit {
-            return Err(false);
-        }
-        if log.try_reserve(bytes) {
-            return Ok(());
-        }
-        let mut spin = Spin::new();
-        loop {
-            if log.is_closed() {
-                return Err(true);
-            }
-            if log.try_reserve(bytes) {
-                return Ok(());
-            }
-            if log.trim_step(guard) > 0 {
-                continue;
-            }
-            match self.overflow {
-                Overflow::Reject => return Err(false),
-                Overflow::DropOldest => {
-                    if log.evict_step(bytes, guard) == 0 {
-                        // Everything is reserved by pushes in flight (they
-                        // will publish, then they can be evicted), or room
-                        // appeared meanwhile: look again.
-                        spin.wait();
-                    }
-                }
-            }
-        }
-    }
-
-    /// Builds the envelope for sequence number `seq` enqueued at `now`.
-    /// `origin` is the previous history of a forwarded item (its UUID,
-    /// creation time and events including the dequeue), `None` for a fresh
-    /// one.
-    fn envelope(
-        &self,
-        seq: u64,
-        now: u64,
-        payload: T,
-        origin: Option<(Uuid, u64, Vec<Event>)>,
-    ) -> ItemArc<T> {
-        let enqueue = Event::new(EventKind::Enqueued, self.log.name.clone(), now);
-        let (id, created, history) = match origin {
-            None => (crate::id::uuid_v7_at(now), now, History::Fresh([enqueue])),
-            Some((id, created, mut events)) => {
-                events.push(enqueue);
-                (id, created, History::Forwarded(events.into_boxed_slice()))
-            }
-        };
-        ItemArc::new(Item::new(id, seq, created, history, payload))
-    }
-
-    /// The push path: budget, sequence number, envelope, publication.
-    fn push(
-        &self,
-        payload: T,
-        origin: Option<(Uuid, u64, Vec<Event>)>,
-    ) -> Result<Uuid, PushError<T>> {
-        let log = &self.log;
-        let events = origin.as_ref().map_or(1, |o| o.2.len() + 1);
-        let bytes = self.accounted(&payload, events);
-        // Pinned once, before any reservation: pinning may run the epoch
-        // collector (payload drops, user code), which must not run while we
-        // hold bytes or a sequence number that others wait on (invariant 7).
-        let guard = epoch::pin();
-        match self.make_room(bytes, &guard) {
-            Ok(()) => {}
-            Err(true) => return Err(PushError::Closed(payload)),
-            Err(false) => return Err(PushError::Full(payload)),
-        }
-        let Some(seq) = log.reserve_seqs(1, &guard) else {
-            log.unreserve(bytes);
-            return Err(PushError::Closed(payload));
-        };
-        let now = log.clock.now_nanos();
-        let item = self.envelope(seq, now, payload, origin);
-        let id = item.id();
-        log.publish(seq, item, bytes, now, &guard);
-        Ok(id)
-    }
-
-    /// Pushes a batch: one budget reservation, one `fetch_add` and one
-    /// wake-up for the whole batch when it fits at once; item by item (with
-    /// the overflow policy) otherwise.
-    fn push_batch(&self, mut items: Vec<T>) -> Result<usize, PushBatchError<T>> {
-        let log = &self.log;
-        let n = items.len();
-        if n == 0 {
-            return Ok(0);
-        }
-        let sizes: Vec<usize> = items.iter().map(|p| self.accounted(p, 1)).collect();
-        let total = sizes.iter().fold(0usize, |a, &b| a.saturating_add(b));
-        // Pinned before any reservation (invariant 7, see `push`).
-        let guard = epoch::pin();
-        if total <= log.limit && log.try_reserve(total) {
-            let Some(first) = log.reserve_seqs(n as u64, &guard) else {
-                log.unreserve(total);
-                return Err(PushBatchError::Closed(items));
-            };
-            let now = log.clock.now_nanos();
-            let envelopes = items
-                .into_iter()
-                .zip(sizes)
-                .zip(first..)
-                .map(|((payload, bytes), seq)| (self.envelope(seq, now, payload, None), bytes));
-            log.publish_all(first, envelopes, now, &guard);
-            return Ok(n);
-        }
-        drop(guard);
-        let mut rest = items.drain(..);
-        let mut pushed = 0;
-        while let Some(payload) = rest.next() {
-            if let Err(e) = self.push(payload, None) {
-                let closed = e.is_closed();
-                let mut back = vec![e.into_inner()];
-                back.extend(rest);
-                return Err(if closed {
-                    PushBatchError::Closed(back)
-                } else {
-                    PushBatchError::Full(back)
-                });
-            }
-            pushed += 1;
-        }
-        Ok(pushed)
-    }
-
-    /// Releases what every consumer has read, then expires what is older
-    /// than the TTL. Returns how many items expired.
-    pub(crate) fn sweep(&self) -> usize {
-        loop {
-            let guard = epoch::pin();
-            if self.log.trim_step(&guard) == 0 {
-                break;
-            }
-        }
-        let cutoff = self.log.clock.now_nanos().saturating_sub(self.ttl);
-        let mut expired = 0;
-        loop {
-            let guard = epoch::pin();
-            match self.log.expire_step(cutoff, &guard) {
-                0 => return expired,
-                n => expired += n as usize,
-            }
-        }
-    }
-}
-
 /// A handle to a named queue. Cheap to clone (`Send + Sync`); every clone
 /// pushes into the same queue. When the last handle drops, the queue closes
 /// (consumers drain what is left) and its sweeper thread stops.
@@ -287,11 +67,11 @@ pub struct Queue<T: Send + Sync + 'static> {
 }
 
 /// What all `Queue` clones share; dropping it closes the queue and stops the
-/// sweeper (which holds only `Shared`, never this, so it cannot keep the
+/// sweeper (which holds only the `Engine`, never this, so it cannot keep the
 /// queue alive).
 struct Handle<T: Send + Sync + 'static> {
     /// The queue state, shared with consumers and the sweeper.
-    shared: Arc<Shared<T>>,
+    shared: Arc<Engine<T>>,
     /// The sweeper thread, if any.
     sweeper: Option<crate::sweeper::Sweeper>,
 }
@@ -382,7 +162,7 @@ impl<T: Send + Sync + 'static> Queue<T> {
     }
 
     /// The shared state.
-    pub(crate) fn shared(&self) -> &Arc<Shared<T>> {
+    pub(crate) fn shared(&self) -> &Arc<Engine<T>> {
         &self.handle.shared
     }
 
@@ -913,7 +693,7 @@ impl<T: Send + Sync + 'static, S> Builder<T, S> {
         if self.sweep_interval.is_some_and(|d| d.is_zero()) {
             return Err(ConfigError::ZeroSweepInterval);
         }
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(Engine {
             log: Log::new(Name::from(self.name), self.clock, self.memory_limit),
             id: crate::id::uuid_v7(),
             ttl: u64::try_from(self.ttl.as_nanos()).unwrap_or(u64::MAX),

@@ -2,11 +2,11 @@
 //! `sweep_interval`, releases what every consumer has read and expires what
 //! outlived its TTL.
 //!
-//! It holds the queue's `Shared` state, never a `Queue` handle, so it cannot
+//! It holds the queue's `Engine`, never a `Queue` handle, so it cannot
 //! keep the queue open: when the last handle drops, `Sweeper::stop` wakes it
 //! and joins it.
 
-use crate::queue::Shared;
+use crate::engine::Engine;
 use crate::sync::Arc;
 use std::sync::{Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -26,7 +26,7 @@ pub(crate) struct Sweeper {
 impl Sweeper {
     /// Starts a sweeper that sweeps `shared` every `every`.
     pub(crate) fn start<T: Send + Sync + 'static>(
-        shared: Arc<Shared<T>>,
+        shared: Arc<Engine<T>>,
         every: Duration,
     ) -> std::io::Result<Self> {
         let stop: StopFlag = Default::default();
