@@ -419,7 +419,7 @@ impl<T: Send + Sync + 'static> Consumer<T> {
     /// assert_eq!(read + missed.total(), 20);
     /// ```
     pub fn missed(&self) -> Missed {
-        // Cursors left below `head` are caught up lazily (see `log.rs`):
+        // Cursors left below `head` are caught up lazily (see `log/mod.rs`):
         // count what this group has missed so far first.
         self.shared.log.catch_up(&self.group);
         let (expired, evicted) = self.group.missed();
@@ -606,7 +606,7 @@ impl<T: Send + Sync + 'static> Notifications<T> {
     /// ```
     pub fn try_recv(&self) -> Option<Notice> {
         // Count what removals passed since the group last looked (cursors
-        // below `head` are caught up lazily, see `log.rs`).
+        // below `head` are caught up lazily, see `log/mod.rs`).
         self.shared.log.catch_up(&self.group);
         // SeqCst: pairs with the SeqCst `fetch_add` in `count_missed`.
         let expired = self.group.pending_expired.swap(0, Ordering::SeqCst);

@@ -5,7 +5,7 @@
 //! use the engine, the engine uses the log), so no handle module imports
 //! another.
 //!
-//! The lock-free mechanics live in `log.rs`; this module decides *what* to
+//! The lock-free mechanics live in `log/mod.rs`; this module decides *what* to
 //! push (envelope, size estimate) and applies the retention policy when the
 //! budget is full: first release what every consumer has read, then refuse
 //! (`Reject`) or evict the oldest items (`DropOldest`).

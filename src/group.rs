@@ -13,7 +13,7 @@
 //! Because each move is one CAS from the value it accounts for, every
 //! sequence number at or after the group's start is passed exactly once:
 //! delivered or counted, never both, never neither (ARCHITECTURE.md invariant 2).
-//! Why the counted cause is the right one is proved in `log.rs`.
+//! Why the counted cause is the right one is proved in `log/mod.rs`.
 //!
 //! While a group is being registered its cursor carries [`JOINING`]: no
 //! remover counts anything for it, and the first thread to see it replaces it
@@ -210,7 +210,7 @@ impl<T> Registry<T> {
     /// The current groups.
     pub(crate) fn load<'g>(&self, guard: &'g Guard) -> &'g [Arc<Group<T>>] {
         // SeqCst: pairs with the SeqCst store in `replace`; the proof in
-        // `log.rs` orders this load against `head` loads.
+        // `log/mod.rs` orders this load against `head` loads.
         let s = self.snapshot.load(Ordering::SeqCst, guard);
         // SAFETY: never null; a replaced snapshot is destroyed only through
         // the epoch collector, after `guard` is dropped.

@@ -11,7 +11,7 @@
 //! - garbage is only collected at a thread's first and every 128th pin, so in
 //!   a model it is dropped at the collector's teardown, after the execution:
 //!   a premature free could never be observed; and a deferred function that
-//!   pins (the slot clearing in `log.rs`) panics there ("attempted to access
+//!   pins (the slot clearing in `log/mod.rs`) panics there ("attempted to access
 //!   lazy_static during shutdown").
 //!
 //! Here, a guard is a counter of live guards; deferred functions run at the

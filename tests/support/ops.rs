@@ -12,7 +12,7 @@
 //! increasing sequence numbers (so no duplicates), and every payload dropped
 //! exactly once once the queue, its consumers and all deliveries are gone.
 //!
-//! The rules the model follows (read from `src/log.rs` and `src/queue.rs`):
+//! The rules the model follows (read from `src/log/mod.rs` and `src/queue.rs`):
 //! - An item is accounted `overhead + sizer(payload)` bytes, plus
 //!   `events * size_of::<Event>()` when its history has more than one event
 //!   (a forwarded item). `overhead` and the per-event size are measured once
@@ -47,7 +47,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Items per chunk (`CHUNK_CAP` outside loom).
 pub const CHUNK: u64 = 1000;
-/// Most items one `try_recv_many` claims at once (`MAX_CLAIM` in log.rs).
+/// Most items one `try_recv_many` claims at once (`MAX_CLAIM` in log/mod.rs).
 pub const MAX_CLAIM: usize = 64;
 /// Deliveries an interpreter keeps alive at most (older ones are dropped).
 const MAX_HELD: usize = 48;
