@@ -307,7 +307,7 @@ struct Doomed<T> {
 // sound.
 unsafe impl<T: Send + Sync> Send for Doomed<T> {}
 
-impl<T> Doomed<T> {
+impl<T: 'static> Doomed<T> {
     /// Drops the removed items and the chunk reference. Runs on whatever
     /// thread the epoch collector runs on, inside its `pin()`: a payload's
     /// panicking `Drop` is caught and counted, and the other items and the
@@ -332,10 +332,95 @@ impl<T> Doomed<T> {
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
         }
-        let guard = epoch::pin();
-        // SAFETY: we own the reference taken in `detach`; the chunk was
-        // loaded under the guard of that call and has been kept alive by this
-        // reference since.
-        unsafe { Chunk::release(Shared::from(self.chunk), &guard) };
+        let chunk = self.chunk;
+        // SAFETY (of the closure's call): we own the reference taken in
+        // `detach`; the chunk was loaded under the guard of that call and
+        // has been kept alive by this reference since.
+        release_pinned(Box::new(move |guard| unsafe {
+            Chunk::release(Shared::from(chunk), guard)
+        }));
+    }
+}
+
+/// A chunk release waiting for a guard (see [`release_pinned`]).
+#[cfg_attr(loom, allow(dead_code))]
+type Release = Box<dyn FnOnce(&Guard)>;
+
+/// A node of the list of releases that nested clears leave to the
+/// outermost one.
+#[cfg(not(loom))]
+struct Pending {
+    /// The release.
+    release: Release,
+    /// The next node, or null.
+    next: *mut Pending,
+}
+
+#[cfg(not(loom))]
+std::thread_local! {
+    /// Whether a `release_pinned` is running on this thread (const and
+    /// free of `Drop`, so it still works while the thread exits).
+    static RELEASING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Releases left by nested calls, for the outermost call (a list of
+    /// leaked boxes: const and free of `Drop`, like `RELEASING`).
+    static PENDING: std::cell::Cell<*mut Pending> = const { std::cell::Cell::new(std::ptr::null_mut()) };
+}
+
+/// Runs `release` (a chunk release, which may defer the chunk's
+/// destruction) under a pinned guard, without recursing.
+///
+/// `Doomed::clear` runs inside the epoch collector. Normally that is inside
+/// some `pin`, so its own `pin` is nested and collects nothing. But while a
+/// thread exits, crossbeam's thread-local handle is gone: every `pin`
+/// registers a fresh participant, whose first pin collects, which runs more
+/// `Doomed::clear`s, each pinning a fresh participant again, until the
+/// stack overflows (found by the `stress_test` example under load). So only
+/// the outermost call pins; a call made while one is running (from the
+/// collection inside that `pin`) queues its release, and the outermost call
+/// runs the queue under its guard.
+fn release_pinned(release: Release) {
+    // Under loom the stand-in collector never registers participants (and
+    // all model threads share one OS thread's thread-locals): just pin.
+    #[cfg(loom)]
+    {
+        release(&epoch::pin());
+    }
+    #[cfg(not(loom))]
+    {
+        if RELEASING.with(|r| r.replace(true)) {
+            let next = PENDING.with(std::cell::Cell::get);
+            let node = Box::into_raw(Box::new(Pending { release, next }));
+            PENDING.with(|p| p.set(node));
+            return;
+        }
+        let mut first = Some(release);
+        loop {
+            let guard = epoch::pin();
+            if let Some(release) = first.take() {
+                release(&guard);
+            }
+            loop {
+                let node = PENDING.with(|p| p.replace(std::ptr::null_mut()));
+                if node.is_null() {
+                    break;
+                }
+                let mut cur = node;
+                while !cur.is_null() {
+                    // SAFETY: every node was leaked by `Box::into_raw` above
+                    // and is taken off the list exactly once (the `replace`).
+                    let Pending { release, next } = *unsafe { Box::from_raw(cur) };
+                    release(&guard);
+                    cur = next;
+                }
+            }
+            // Unpinning may run the collector again (a participant
+            // registered during thread exit finalizes itself): go round
+            // once more if that queued anything.
+            drop(guard);
+            if PENDING.with(|p| p.get().is_null()) {
+                break;
+            }
+        }
+        RELEASING.with(|r| r.set(false));
     }
 }
