@@ -177,8 +177,11 @@ fn mismatch(got: u64, want: u64) -> ! {
 /// drained by every reader in turn.
 fn burst_fn(id: &str) -> Box<dyn FnMut(u64)> {
     match id {
-        "chunkq-c1" | "chunkq-c2" => {
-            let readers = if id == "chunkq-c2" { 2 } else { 1 };
+        "chunkq-c1" | "chunkq-c2" | "chunkq-read-c1" | "chunkq-read-c2" => {
+            // The same bursts; the readers take owned deliveries (`try_recv`)
+            // or borrow (`read`, the borrowed path).
+            let borrowed = id.starts_with("chunkq-read");
+            let readers = if id.ends_with("c2") { 2 } else { 1 };
             let q = chunkq_queue();
             let cs: Vec<_> = (0..readers).map(|_| q.subscribe()).collect();
             Box::new(move |base| {
@@ -186,29 +189,20 @@ fn burst_fn(id: &str) -> Box<dyn FnMut(u64)> {
                     q.push(v).expect("chunkq push");
                 }
                 for c in &cs {
-                    for want in base..base + BURST {
-                        let d = c.try_recv().expect("chunkq try_recv");
-                        check(*d.payload(), want);
-                    }
-                }
-            })
-        }
-        "chunkq-read-c1" | "chunkq-read-c2" => {
-            let readers = if id == "chunkq-read-c2" { 2 } else { 1 };
-            let q = chunkq_queue();
-            let cs: Vec<_> = (0..readers).map(|_| q.subscribe()).collect();
-            Box::new(move |base| {
-                for v in base..base + BURST {
-                    q.push(v).expect("chunkq push");
-                }
-                for c in &cs {
-                    let mut want = base;
-                    while want < base + BURST {
-                        c.read(BATCH as usize, |item| {
-                            check(*item.payload(), want);
-                            want += 1;
-                        })
-                        .expect("chunkq read");
+                    if borrowed {
+                        let mut want = base;
+                        while want < base + BURST {
+                            c.read(BATCH as usize, |item| {
+                                check(*item.payload(), want);
+                                want += 1;
+                            })
+                            .expect("chunkq read");
+                        }
+                    } else {
+                        for want in base..base + BURST {
+                            let d = c.try_recv().expect("chunkq try_recv");
+                            check(*d.payload(), want);
+                        }
                     }
                 }
             })

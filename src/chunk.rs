@@ -85,6 +85,16 @@ impl<T> Chunk<T> {
         &self.slots[(seq - self.start()) as usize]
     }
 
+    /// The first sequence number in `[from, to)` (within this chunk) whose
+    /// slot is not published, or `to` if all are.
+    pub(crate) fn published_until(&self, from: u64, to: u64) -> u64 {
+        // Acquire: pairs with the Release publication of each slot, so the
+        // caller may read what the producer wrote before it (the size).
+        (from..to)
+            .find(|&s| self.slot(s).item.load(Ordering::Acquire).is_null())
+            .unwrap_or(to)
+    }
+
     /// Takes one more reference, unless the count already reached zero (the
     /// chunk is on its way to the collector). Returns whether it took one.
     pub(crate) fn try_acquire(&self) -> bool {

@@ -104,10 +104,7 @@ impl<T: Send + Sync + 'static> Consumer<T> {
             let now = *at.get_or_insert_with(|| log.clock.now_nanos());
             sink(item, now)
         })
-        .map_err(|n| match n {
-            Nothing::Empty => TryRecvError::Empty,
-            Nothing::Closed => TryRecvError::Closed,
-        })
+        .map_err(recv_error)
     }
 
     /// The borrowed read path: takes up to `max` available items without
@@ -140,19 +137,12 @@ impl<T: Send + Sync + 'static> Consumer<T> {
     /// ```
     pub fn read(&self, max: usize, f: impl FnMut(&Item<T>)) -> Result<usize, TryRecvError> {
         if max == 0 {
-            return if self.finished() {
-                Err(TryRecvError::Closed)
-            } else {
-                Ok(0)
-            };
+            return self.no_room();
         }
         self.shared
             .log
             .read(&self.group, max, f)
-            .map_err(|n| match n {
-                Nothing::Empty => TryRecvError::Empty,
-                Nothing::Closed => TryRecvError::Closed,
-            })
+            .map_err(recv_error)
     }
 
     /// Takes up to `max` available items without blocking, appending them to
@@ -182,13 +172,7 @@ impl<T: Send + Sync + 'static> Consumer<T> {
         max: usize,
     ) -> Result<usize, TryRecvError> {
         if max == 0 {
-            // Room for nothing: report the end like any other call, so that
-            // `while c.try_recv_many(&mut v, room).is_ok()` ends.
-            return if self.finished() {
-                Err(TryRecvError::Closed)
-            } else {
-                Ok(0)
-            };
+            return self.no_room();
         }
         let id = self.group.id;
         self.claim(max, |item, at| out.push(Delivery::new(item, id, at)))
@@ -253,6 +237,17 @@ impl<T: Send + Sync + 'static> Consumer<T> {
 
     /// Whether `try_recv` may find something (an item or the close); read
     /// with SeqCst loads, as the eventcount requires.
+    /// A batch read with room for nothing: `Ok(0)`, or the end like any
+    /// other call (so that `while c.try_recv_many(&mut v, room).is_ok()`
+    /// ends once the queue is closed and drained).
+    fn no_room(&self) -> Result<usize, TryRecvError> {
+        if self.finished() {
+            Err(TryRecvError::Closed)
+        } else {
+            Ok(0)
+        }
+    }
+
     /// Whether the queue is closed and this group has nothing left to read.
     fn finished(&self) -> bool {
         let log = &self.shared.log;
@@ -450,6 +445,14 @@ impl<T: Send + Sync + 'static> Consumer<T> {
             shared: self.shared.clone(),
             group: self.group.clone(),
         }
+    }
+}
+
+/// Why the log had nothing, as the public error.
+fn recv_error(n: Nothing) -> TryRecvError {
+    match n {
+        Nothing::Empty => TryRecvError::Empty,
+        Nothing::Closed => TryRecvError::Closed,
     }
 }
 

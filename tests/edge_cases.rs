@@ -3,7 +3,7 @@
 
 mod common;
 
-use chunkq::{Queue, RecvError, TryRecvError};
+use chunkq::{Consumer, Queue, RecvError, TryRecvError};
 use common::within_patience;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -16,55 +16,64 @@ fn queue(name: &str) -> Queue<u64> {
 /// Long enough that only a wake-up ends the wait within the test's patience.
 const FOREVER: Duration = Duration::from_secs(3600);
 
-#[test]
-fn close_wakes_a_blocked_notice_receiver() {
-    let q = queue("close-wakes-notices");
+/// Blocks a notice receiver of a fresh queue's only consumer, then runs
+/// `wake` on another thread with the queue and the consumer: it must end the
+/// wait. What `wake` returns stays alive until the receiver has returned, so
+/// that only `wake`'s own action can have woken it. The receiver must return
+/// no notice (none was due), within the test's patience.
+fn assert_wakes<K: Send + 'static>(
+    name: &str,
+    what: &str,
+    wake: impl FnOnce(Queue<u64>, Consumer<u64>) -> K + Send + 'static,
+) {
+    let q = queue(name);
     let c = q.subscribe();
     let notices = c.notifications();
     let waiter = thread::spawn(move || notices.recv_timeout(FOREVER));
     // Give the waiter a moment to block (the test passes either way; this
     // only makes it exercise the wake-up rather than the early return).
     thread::sleep(Duration::from_millis(20));
-    let got = within_patience("notice receiver woken by close", move || {
-        q.close();
-        waiter.join().unwrap()
+    let got = within_patience(what, move || {
+        let keep = wake(q, c);
+        let got = waiter.join().unwrap();
+        drop(keep);
+        got
     });
     assert!(got.is_none(), "no notice was due, got {got:?}");
 }
 
 #[test]
+fn close_wakes_a_blocked_notice_receiver() {
+    assert_wakes(
+        "close-wakes-notices",
+        "notice receiver woken by close",
+        |q, c| {
+            q.close();
+            (q, c)
+        },
+    );
+}
+
+#[test]
 fn dropping_every_handle_wakes_a_blocked_notice_receiver() {
-    let q = queue("drop-wakes-notices");
-    let c = q.subscribe();
-    let notices = c.notifications();
-    let waiter = thread::spawn(move || notices.recv_timeout(FOREVER));
-    thread::sleep(Duration::from_millis(20));
-    let got = within_patience(
+    // The queue stays open; the group goes with its last consumer.
+    assert_wakes(
+        "drop-wakes-notices",
         "notice receiver woken by the last consumer handle",
-        move || {
-            // The queue stays open; the group goes with its last consumer.
+        |q, c| {
             drop(c);
-            let got = waiter.join().unwrap();
-            drop(q);
-            got
+            q
         },
     );
-    assert!(got.is_none(), "no notice was due, got {got:?}");
     // And the other way round: the consumer stays, every queue handle goes.
-    let q = queue("drop-queue-wakes-notices");
-    let c = q.subscribe();
-    let notices = c.notifications();
-    let waiter = thread::spawn(move || notices.recv_timeout(FOREVER));
-    thread::sleep(Duration::from_millis(20));
-    let got = within_patience(
+    assert_wakes(
+        "drop-queue-wakes-notices",
         "notice receiver woken by the last queue handle",
-        move || {
+        |q, c| {
             drop(q);
-            waiter.join().unwrap()
+            c
         },
     );
-    assert!(got.is_none(), "no notice was due, got {got:?}");
-    drop(c);
 }
 
 #[test]

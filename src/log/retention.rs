@@ -25,6 +25,13 @@ pub(crate) enum Decision {
     Retry,
 }
 
+impl Decision {
+    /// Remove `[h, s)` if it is not empty, else nothing.
+    fn up_to(h: u64, s: u64) -> Self {
+        if s > h { Self::Advance(s) } else { Self::Stop }
+    }
+}
+
 impl<T: Send + Sync + 'static> Log<T> {
     // ----- removal -----------------------------------------------------------
 
@@ -196,17 +203,7 @@ impl<T: Send + Sync + 'static> Log<T> {
             // Every group has read [h, min), except that a `Start::Latest`
             // cursor starts at `tail`, which counts pushes still in flight:
             // stop at the first slot not yet published (invariant 6).
-            let mut s = h;
-            // Acquire: pairs with the Release publication; `detach` then
-            // reads the slots' sizes.
-            while s < min && !chunk.slot(s).item.load(Ordering::Acquire).is_null() {
-                s += 1;
-            }
-            if s > h {
-                Decision::Advance(s)
-            } else {
-                Decision::Stop
-            }
+            Decision::up_to(h, chunk.published_until(h, min))
         })
     }
 
@@ -223,7 +220,7 @@ impl<T: Send + Sync + 'static> Log<T> {
             // if every slot is published (checked from the slots, without
             // opening the items).
             if end == chunk.end()
-                && (h..end).all(|s| !chunk.slot(s).item.load(Ordering::Acquire).is_null())
+                && chunk.published_until(h, end) == end
                 // Relaxed: every `fetch_max` happened before a publication
                 // we just loaded with Acquire.
                 && chunk.newest.load(Ordering::Relaxed) <= cutoff
@@ -243,11 +240,7 @@ impl<T: Send + Sync + 'static> Log<T> {
                 }
                 s += 1;
             }
-            if s > h {
-                Decision::Advance(s)
-            } else {
-                Decision::Stop
-            }
+            Decision::up_to(h, s)
         })
     }
 
