@@ -1,43 +1,169 @@
-//! One chunk of the log: `CHUNK_CAP` slots for a fixed range of sequence
-//! numbers, a link to the next chunk, and what retention needs to know about
-//! it without opening its items.
+//! One chunk of the log: [`Chunk::CAP`] slots for a fixed range of sequence
+//! numbers, each holding its item *inline* (no allocation per item), a link
+//! to the next chunk, and what retention needs to know about it without
+//! opening its items.
 //!
 //! # Invariants
-//! - Chunk `k` holds sequence numbers `[k * CHUNK_CAP, (k + 1) * CHUNK_CAP)`;
-//!   slot `i` holds sequence number `k * CHUNK_CAP + i`.
-//! - A slot's item pointer goes null → item exactly once (the producer's
-//!   `Release` publication) and item → null at most once (cleared one grace
-//!   period after `head` passed it, see `Log::detach`). Null therefore means
-//!   "reserved but not yet published" while the sequence number is at or
-//!   above `head`, and "cleared" below it; readers tell the two apart by
-//!   re-reading `head`.
+//! - Chunk `k` holds sequence numbers `[k * CAP, (k + 1) * CAP)`; slot `i`
+//!   holds sequence number `k * CAP + i`. `CAP` is a power of two chosen from
+//!   the slot's size (about 64 KiB of slots per chunk, 32 to 1024 slots; 2
+//!   under loom).
+//! - A slot's `owners` count goes `0 → 1` exactly once, by the producer's
+//!   `Release` store that publishes the item it wrote into the slot. From
+//!   then on it counts the item's owners: one for the log (from publication
+//!   until the slot is cleared, one grace period after `head` passed it; see
+//!   `Log::detach`), plus one per [`Held`] (a consumer's delivery). The owner
+//!   whose decrement takes it to 0 drops the item in place; the slot is then
+//!   never written again. Zero therefore means "reserved but not yet
+//!   published" while the sequence number is at or above `head`, and
+//!   "cleared" below it; readers tell the two apart by re-reading `head`.
+//! - A reader increments `owners` only for a slot it claimed while pinned,
+//!   having seen it published after pinning: the log's count is released
+//!   only by a clearing deferred after `head` passed the slot, which runs
+//!   after that guard is gone, so the increment never starts from 0.
 //! - `refs` counts the owners of the chunk's memory: one for the list link
 //!   (dropped when the chunk is unlinked), one per consumer group whose
-//!   chunk hint points here, and one per removed range whose slots are
-//!   waiting to be cleared. The chunk is handed to the epoch collector when
-//!   `refs` reaches zero, and a new reference is only ever taken from a
-//!   non-zero count ([`Chunk::try_acquire`]), so a dying chunk is never
+//!   chunk hint points here, one per removed range whose slots are waiting
+//!   to be cleared, and one per slot whose item outlived its clearing (a
+//!   delivery still holds it; the clearing adds that reference before it
+//!   gives up the log's count, and the last [`Held`] releases it). The chunk
+//!   is handed to the epoch collector when `refs` reaches zero, and a new
+//!   reference is only ever taken from a count the taker knows is non-zero
+//!   (its own, or through [`Chunk::try_acquire`]), so a dying chunk is never
 //!   revived.
 
 use crate::envelope::Item;
 use crate::sync::epoch::{self, Atomic, Guard, Shared};
-use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, CHUNK_CAP, Ordering};
-use std::ptr;
+use crate::sync::{AtomicU64, AtomicUsize, Ordering};
+use std::cell::UnsafeCell;
+use std::mem::MaybeUninit;
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64 as StatCounter;
 
-/// One slot: the published item and its accounted size.
-pub(crate) struct Slot<T> {
-    /// The item, as `Arc::into_raw`; null until published (see module docs).
-    /// The slot owns one strong count of the `Arc` while non-null.
-    pub(crate) item: AtomicPtr<Item<T>>,
-    /// Bytes reserved against the memory budget for this item. Written
-    /// (`Relaxed`) before the `Release` publication of `item`, read after an
-    /// `Acquire` load of `item`, so it needs no ordering of its own.
-    pub(crate) bytes: AtomicUsize,
+/// About how many bytes of slots one chunk holds (see [`capacity`]).
+const CHUNK_BYTES: usize = 64 << 10;
+
+/// The chunk capacity for slots of `slot_size` bytes: the largest power of
+/// two from 32 to 1024 whose slots fit in [`CHUNK_BYTES`] (32 if none
+/// does); 2 under loom, so that models reach chunk boundaries in a few
+/// steps.
+const fn capacity(slot_size: usize) -> u64 {
+    if cfg!(loom) {
+        return 2;
+    }
+    let mut cap = 1024;
+    while cap > 32 && cap * slot_size > CHUNK_BYTES {
+        cap /= 2;
+    }
+    cap as u64
 }
 
-/// A chunk of `CHUNK_CAP` slots. See the module docs for its invariants.
+/// One slot: an item written in place, its owner count and accounted size.
+pub(crate) struct Slot<T> {
+    /// The item's owners (see the module docs): 0 until published and after
+    /// the item was dropped.
+    owners: AtomicUsize,
+    /// Bytes reserved against the memory budget for this item. Written
+    /// (`Relaxed`) before the `Release` publication, read after an
+    /// `Acquire` load of `owners`, so it needs no ordering of its own.
+    bytes: AtomicUsize,
+    /// The item, initialised while `owners > 0`.
+    item: UnsafeCell<MaybeUninit<Item<T>>>,
+}
+
+// SAFETY: the item is written once by the producer that reserved the slot,
+// before its `Release` publication, then only read (shared, `T: Sync`) until
+// the last owner drops it in place, on whatever thread that is (`T: Send`);
+// the owner count orders these accesses (see the module docs).
+unsafe impl<T: Send + Sync> Sync for Slot<T> {}
+// SAFETY: as above; a slot moves between threads only inside its chunk.
+unsafe impl<T: Send + Sync> Send for Slot<T> {}
+
+impl<T> Slot<T> {
+    /// An empty slot.
+    fn new() -> Self {
+        Self {
+            owners: AtomicUsize::new(0),
+            bytes: AtomicUsize::new(0),
+            item: UnsafeCell::new(MaybeUninit::uninit()),
+        }
+    }
+
+    /// Whether the item is published and not yet dropped.
+    #[inline]
+    pub(crate) fn is_published(&self) -> bool {
+        // Acquire: pairs with the Release publication in `write`, so the
+        // caller may read the item and its size.
+        self.owners.load(Ordering::Acquire) != 0
+    }
+
+    /// The accounted size (after `is_published` returned true).
+    #[inline]
+    pub(crate) fn bytes(&self) -> usize {
+        // Relaxed: ordered by the Acquire load that saw the slot published.
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Writes and publishes `item` with its accounted size.
+    ///
+    /// # Safety
+    /// The caller reserved this slot's sequence number (it is the only
+    /// writer), and the slot was never published.
+    #[inline]
+    pub(crate) unsafe fn write(&self, item: Item<T>, bytes: usize) {
+        debug_assert_eq!(self.owners.load(Ordering::Relaxed), 0);
+        // Relaxed: ordered before readers by the Release store below.
+        self.bytes.store(bytes, Ordering::Relaxed);
+        // SAFETY: nobody reads the cell while `owners` is 0 (module docs),
+        // and the caller is its only writer.
+        unsafe { (*self.item.get()).write(item) };
+        // Release: pairs with the Acquire loads in `is_published`; the
+        // log's count.
+        self.owners.store(1, Ordering::Release);
+    }
+
+    /// The item.
+    ///
+    /// # Safety
+    /// The caller saw the slot published under a guard it still holds (so
+    /// the log's count is not released yet), or holds a count itself.
+    #[inline]
+    pub(crate) unsafe fn item(&self) -> &Item<T> {
+        // SAFETY: initialised while counted (the caller's contract), and
+        // only read until the last owner drops it.
+        let item = unsafe { (*self.item.get()).assume_init_ref() };
+        item.touch();
+        item
+    }
+
+    /// Gives up one count; returns whether it was the last (the caller must
+    /// then drop the item with [`Slot::drop_item`]).
+    #[inline]
+    fn release_owner(&self) -> bool {
+        // AcqRel: Release publishes this owner's reads of the item to the
+        // last owner, Acquire (when last) sees every other owner's reads
+        // before the drop (as `Arc` does).
+        self.owners.fetch_sub(1, Ordering::AcqRel) == 1
+    }
+
+    /// Drops the item in place.
+    ///
+    /// # Safety
+    /// The caller's `release_owner` returned true (it was the last owner).
+    unsafe fn drop_item(&self) {
+        // SAFETY: the caller was the last owner; nobody else reads it.
+        unsafe {
+            let item = (*self.item.get()).assume_init_mut();
+            item.retire();
+            std::ptr::drop_in_place(item);
+        }
+    }
+}
+
+/// A chunk of [`Chunk::CAP`] slots. See the module docs for its invariants.
 pub(crate) struct Chunk<T> {
-    /// The chunk number `k`: it holds `[k * CHUNK_CAP, (k + 1) * CHUNK_CAP)`.
+    /// The chunk number `k`: it holds `[k * CAP, (k + 1) * CAP)`.
     pub(crate) index: u64,
     /// The next chunk (`index + 1`), installed once by CAS; null until then.
     pub(crate) next: Atomic<Chunk<T>>,
@@ -46,52 +172,59 @@ pub(crate) struct Chunk<T> {
     /// Raised by `fetch_max` before the slot's `Release` publication.
     pub(crate) newest: AtomicU64,
     /// Owners of this chunk's memory (see module docs).
-    pub(crate) refs: AtomicUsize,
+    refs: AtomicUsize,
+    /// The queue's count of payload `Drop`s that panicked while chunkq
+    /// dropped removed items (see `Log::drop_panics`); shared, since the
+    /// clearing of a range may run after the log is gone.
+    panics: Arc<StatCounter>,
     /// The slots.
-    pub(crate) slots: Box<[Slot<T>]>,
+    slots: Box<[Slot<T>]>,
 }
 
 impl<T> Chunk<T> {
+    /// Slots per chunk (see the module docs).
+    pub(crate) const CAP: u64 = capacity(std::mem::size_of::<Slot<T>>());
+
     /// A fresh chunk `index` with one reference (the list link it is about to
     /// be installed into).
-    pub(crate) fn new(index: u64) -> Self {
+    fn new(index: u64, panics: Arc<StatCounter>) -> Self {
         Self {
             index,
             next: Atomic::null(),
             newest: AtomicU64::new(0),
             refs: AtomicUsize::new(1),
-            slots: (0..CHUNK_CAP)
-                .map(|_| Slot {
-                    item: AtomicPtr::new(ptr::null_mut()),
-                    bytes: AtomicUsize::new(0),
-                })
-                .collect(),
+            panics,
+            slots: (0..Self::CAP).map(|_| Slot::new()).collect(),
         }
     }
 
     /// First sequence number held here.
     pub(crate) fn start(&self) -> u64 {
-        self.index * CHUNK_CAP as u64
+        self.index * Self::CAP
     }
 
     /// One past the last sequence number held here.
     pub(crate) fn end(&self) -> u64 {
-        self.start() + CHUNK_CAP as u64
+        self.start() + Self::CAP
     }
 
     /// The slot for sequence number `seq` (which must lie in this chunk).
+    #[inline]
     pub(crate) fn slot(&self, seq: u64) -> &Slot<T> {
         debug_assert!(seq >= self.start() && seq < self.end());
-        &self.slots[(seq - self.start()) as usize]
+        &self.slots[(seq % Self::CAP) as usize]
+    }
+
+    /// The queue's panic counter, for a new chunk.
+    pub(crate) fn panics(&self) -> &Arc<StatCounter> {
+        &self.panics
     }
 
     /// The first sequence number in `[from, to)` (within this chunk) whose
     /// slot is not published, or `to` if all are.
     pub(crate) fn published_until(&self, from: u64, to: u64) -> u64 {
-        // Acquire: pairs with the Release publication of each slot, so the
-        // caller may read what the producer wrote before it (the size).
         (from..to)
-            .find(|&s| self.slot(s).item.load(Ordering::Acquire).is_null())
+            .find(|&s| !self.slot(s).is_published())
             .unwrap_or(to)
     }
 
@@ -112,39 +245,195 @@ impl<T> Chunk<T> {
     ///
     /// # Safety
     /// The caller owns one of the counted references to `this`, and gives it
-    /// up here; `this` was loaded under `guard`.
+    /// up here; `this` was loaded under `guard`, or the caller's reference
+    /// kept it alive since.
     pub(crate) unsafe fn release(this: Shared<'_, Chunk<T>>, guard: &Guard) {
-        // SAFETY: the caller holds a counted reference, so the chunk is alive.
+        // SAFETY: the caller's contract.
+        unsafe { Self::release_n(this, 1, guard) }
+    }
+
+    /// Drops `n` (>= 1) references at once (see [`Chunk::release`]).
+    ///
+    /// # Safety
+    /// As [`Chunk::release`], for `n` references the caller owns.
+    unsafe fn release_n(this: Shared<'_, Chunk<T>>, n: usize, guard: &Guard) {
+        // SAFETY: the caller holds counted references, so the chunk is alive.
         let chunk = unsafe { this.deref() };
         // AcqRel: the Release half publishes this owner's last use of the
         // chunk to whoever drops the count to zero; the Acquire half makes the
         // destroyer see every other owner's uses.
-        if chunk.refs.fetch_sub(1, Ordering::AcqRel) == 1 {
-            // SAFETY: the count is zero: no list link and no hint points here
-            // any more, and `try_acquire` cannot revive it, so nothing new can
-            // reach it; threads that loaded it earlier are pinned, and the
-            // collector waits for them.
+        if chunk.refs.fetch_sub(n, Ordering::AcqRel) == n {
+            // SAFETY: the count is zero: no list link, hint, pending
+            // clearing or delivery refers here any more, and `try_acquire`
+            // cannot revive it, so nothing new can reach it; threads that
+            // loaded it earlier are pinned, and the collector waits for them.
             unsafe { guard.defer_destroy(this) };
         }
+    }
+
+    /// Gives up the log's count of the items in `[from, to)` (a removed
+    /// range, one grace period after `head` passed it, or the retained items
+    /// of a log being dropped), dropping those no delivery holds. Each item
+    /// still held by a delivery keeps a chunk reference, which the last
+    /// delivery releases. Returns how many payload drops panicked (caught,
+    /// see [`drop_contained`]).
+    ///
+    /// # Safety
+    /// The caller owns a counted reference to the chunk (kept), and the
+    /// log's count of every published slot in the range (given up here);
+    /// unpublished slots in the range are skipped (a log dropped with pushes
+    /// that never published, after `close`).
+    pub(crate) unsafe fn clear(&self, from: u64, to: u64) -> u64 {
+        // Relaxed: we own a reference, so the count is non-zero (as in
+        // `Arc::clone`). Taken *before* the slots' counts are given up, so
+        // that a delivery whose drop comes last finds its chunk reference
+        // in place. Steady state: the surplus goes back below.
+        self.refs.fetch_add((to - from) as usize, Ordering::Relaxed);
+        let mut surplus = 0;
+        let mut panics = 0;
+        for seq in from..to {
+            let slot = self.slot(seq);
+            // Relaxed: a skip only happens for slots that were never
+            // published (no other thread is left to publish them).
+            if slot.owners.load(Ordering::Relaxed) == 0 {
+                surplus += 1;
+                continue;
+            }
+            if slot.release_owner() {
+                surplus += 1;
+                // SAFETY: we were the last owner. A payload's panicking
+                // `Drop` must not leak the other items (invariant 7).
+                if drop_contained(|| unsafe { slot.drop_item() }) {
+                    panics += 1;
+                }
+            }
+        }
+        if panics > 0 {
+            // Relaxed: a statistic.
+            self.panics
+                .fetch_add(panics, std::sync::atomic::Ordering::Relaxed);
+        }
+        if surplus > 0 {
+            // Relaxed: we still own our own reference, so this cannot reach
+            // zero; the last release of that one orders everything.
+            self.refs.fetch_sub(surplus, Ordering::Relaxed);
+        }
+        panics
     }
 }
 
 impl<T> Drop for Chunk<T> {
     fn drop(&mut self) {
-        // Items never detached (the queue is being dropped with items inside)
-        // are released here; detached slots are null.
-        for slot in self.slots.iter_mut() {
-            let p = slot.item.load(Ordering::Relaxed);
-            if !p.is_null() {
-                // SAFETY: a non-null slot owns one strong count of an
-                // `Arc<Item<T>>` made by `Arc::into_raw`; dropping the chunk
-                // (we are its unique owner) releases it exactly once. A
-                // panicking payload `Drop` must not leak the other slots'
-                // items (invariant 7).
-                drop_contained(unsafe { crate::envelope::ItemArc::from_raw(p) });
-            }
+        // Every item was dropped before the last reference went (cleared
+        // slots, items dropped by their last delivery); nothing to drop.
+        debug_assert!(
+            self.slots
+                .iter()
+                .all(|s| s.owners.load(Ordering::Relaxed) == 0),
+            "a chunk freed with a live item"
+        );
+    }
+}
+
+/// A counted reference to a published item in a chunk: one of the slot's
+/// owners, and, once the log has cleared the slot, through it one reference
+/// to the chunk (see the module docs). What a [`crate::Delivery`] holds.
+pub(crate) struct Held<T> {
+    /// The chunk.
+    chunk: NonNull<Chunk<T>>,
+    /// The slot, inside `chunk`.
+    slot: NonNull<Slot<T>>,
+}
+
+// SAFETY: a `Held` reads the item (shared: `T: Sync`) and may drop it, on
+// whatever thread drops the last owner (`T: Send`); the chunk is shared
+// memory of atomics.
+unsafe impl<T: Send + Sync> Send for Held<T> {}
+// SAFETY: `&Held` only reads the item.
+unsafe impl<T: Send + Sync> Sync for Held<T> {}
+
+impl<T> Held<T> {
+    /// Takes one more count of `slot` in `chunk`.
+    ///
+    /// # Safety
+    /// The caller saw `slot` published under a guard it still holds (see the
+    /// module docs: the log's count is not released yet), and `slot` lies in
+    /// `chunk`.
+    #[inline]
+    pub(crate) unsafe fn acquire(chunk: &Chunk<T>, slot: &Slot<T>) -> Self {
+        // Relaxed: the count is at least the log's 1 (the caller's
+        // contract), as in `Arc::clone`; the reads it allows were ordered by
+        // the caller's Acquire load.
+        slot.owners.fetch_add(1, Ordering::Relaxed);
+        Self {
+            chunk: NonNull::from(chunk),
+            slot: NonNull::from(slot),
         }
     }
+
+    /// The item.
+    #[inline]
+    pub(crate) fn item(&self) -> &Item<T> {
+        // SAFETY: we hold a count of the slot, so the item and its chunk
+        // are alive.
+        unsafe { self.slot.as_ref().item() }
+    }
+
+    /// The item by value, if this is its last owner (the log cleared it and
+    /// no other delivery holds it); otherwise `self` back.
+    pub(crate) fn try_take(self) -> Result<Item<T>, Self> {
+        // SAFETY: we hold a count, so the slot is alive.
+        let slot = unsafe { self.slot.as_ref() };
+        // Acquire: as the last owner we see every other owner's reads before
+        // we move the item out (pairs with their AcqRel decrements).
+        if slot
+            .owners
+            .compare_exchange(1, 0, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return Err(self);
+        }
+        // SAFETY: we were the last owner: the item is initialised, and the
+        // slot is never read or dropped again (its count is 0).
+        let item = unsafe {
+            let cell = &mut *slot.item.get();
+            cell.assume_init_mut().retire();
+            cell.assume_init_read()
+        };
+        let chunk = self.chunk;
+        std::mem::forget(self);
+        release_chunk(chunk);
+        Ok(item)
+    }
+}
+
+impl<T> Drop for Held<T> {
+    fn drop(&mut self) {
+        // SAFETY: we hold a count, so the slot is alive.
+        let slot = unsafe { self.slot.as_ref() };
+        if !slot.release_owner() {
+            return;
+        }
+        // The last owner, after the log cleared the slot: drop the item
+        // here, then the chunk reference the clearing took for it. A
+        // panicking payload `Drop` unwinds in this thread (as dropping an
+        // `Arc` would), but only after the chunk reference is released.
+        // SAFETY: we were the last owner.
+        let dropped =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { slot.drop_item() }));
+        release_chunk(self.chunk);
+        if let Err(panic) = dropped {
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
+
+/// Releases the chunk reference that the clearing of a slot left to its
+/// last delivery.
+fn release_chunk<T>(chunk: NonNull<Chunk<T>>) {
+    // SAFETY: we own the reference, which has kept the chunk alive since it
+    // was taken.
+    unsafe { release_pinned(chunk.as_ptr()) };
 }
 
 /// Drops `value`, containing a panic from its `Drop` (a payload's `Drop` is
@@ -153,12 +442,121 @@ impl<T> Drop for Chunk<T> {
 /// of an unrelated operation, so a panic must neither escape there nor stop
 /// the loop that drops the other items (invariant 7). The panic hook has
 /// already reported the panic when this returns.
-pub(crate) fn drop_contained<V>(value: V) -> bool {
-    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(value)));
-    caught.is_err()
+pub(crate) fn drop_contained(drop: impl FnOnce()) -> bool {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(drop)).is_err()
 }
 
 /// Allocates chunk `index` as an epoch `Owned`.
-pub(crate) fn alloc<T>(index: u64) -> epoch::Owned<Chunk<T>> {
-    epoch::Owned::new(Chunk::new(index))
+pub(crate) fn alloc<T>(index: u64, panics: Arc<StatCounter>) -> epoch::Owned<Chunk<T>> {
+    epoch::Owned::new(Chunk::new(index, panics))
+}
+
+/// A chunk release waiting for a guard (see [`release_pinned`]): the chunk,
+/// type-erased, and the function that releases it.
+#[cfg_attr(loom, allow(dead_code))]
+struct Release {
+    /// The `Chunk<T>`.
+    chunk: *const (),
+    /// `Chunk::<T>::release` for that `T`.
+    release: unsafe fn(*const (), &Guard),
+}
+
+/// [`Chunk::release`] of a type-erased chunk pointer.
+///
+/// # Safety
+/// As [`Chunk::release`]; `chunk` is a `*const Chunk<T>`.
+#[cfg_attr(loom, allow(dead_code))]
+unsafe fn release_erased<T>(chunk: *const (), guard: &Guard) {
+    // SAFETY: the caller's contract.
+    unsafe { Chunk::release(Shared::from(chunk.cast::<Chunk<T>>()), guard) }
+}
+
+/// A node of the list of releases that nested clears leave to the
+/// outermost one.
+#[cfg(not(loom))]
+struct Pending {
+    /// The release.
+    release: Release,
+    /// The next node, or null.
+    next: *mut Pending,
+}
+
+#[cfg(not(loom))]
+std::thread_local! {
+    /// Whether a `release_pinned` is running on this thread (const and
+    /// free of `Drop`, so it still works while the thread exits).
+    static RELEASING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Releases left by nested calls, for the outermost call (a list of
+    /// leaked boxes: const and free of `Drop`, like `RELEASING`).
+    static PENDING: std::cell::Cell<*mut Pending> = const { std::cell::Cell::new(std::ptr::null_mut()) };
+}
+
+/// Releases one counted reference to `chunk` (which may defer the chunk's
+/// destruction) under a pinned guard, without recursing.
+///
+/// The clearing of removed slots runs inside the epoch collector. Normally
+/// that is inside some `pin`, so its own `pin` is nested and collects
+/// nothing. But while a thread exits, crossbeam's thread-local handle is
+/// gone: every `pin` registers a fresh participant, whose first pin
+/// collects, which runs more clearings, each pinning a fresh participant
+/// again, until the stack overflows (found by the `stress_test` example
+/// under load). So only the outermost call pins; a call made while one is
+/// running (from the collection inside that `pin`) queues its release, and
+/// the outermost call runs the queue under its guard.
+///
+/// # Safety
+/// The caller owns one counted reference to `chunk` and gives it up here.
+pub(crate) unsafe fn release_pinned<T>(chunk: *const Chunk<T>) {
+    // Under loom the stand-in collector never registers participants (and
+    // all model threads share one OS thread's thread-locals): just pin.
+    #[cfg(loom)]
+    {
+        // SAFETY: the caller's contract.
+        unsafe { Chunk::release(Shared::from(chunk), &epoch::pin()) };
+    }
+    #[cfg(not(loom))]
+    {
+        let release = Release {
+            chunk: chunk.cast(),
+            release: release_erased::<T>,
+        };
+        if RELEASING.with(|r| r.replace(true)) {
+            let next = PENDING.with(std::cell::Cell::get);
+            let node = Box::into_raw(Box::new(Pending { release, next }));
+            PENDING.with(|p| p.set(node));
+            return;
+        }
+        let mut first = Some(release);
+        loop {
+            let guard = epoch::pin();
+            if let Some(r) = first.take() {
+                // SAFETY: the caller's reference (see above).
+                unsafe { (r.release)(r.chunk, &guard) };
+            }
+            loop {
+                let node = PENDING.with(|p| p.replace(std::ptr::null_mut()));
+                if node.is_null() {
+                    break;
+                }
+                let mut cur = node;
+                while !cur.is_null() {
+                    // SAFETY: every node was leaked by `Box::into_raw` above
+                    // and is taken off the list exactly once (the `replace`).
+                    // Each was queued by a caller that gave up its reference.
+                    let Pending { release: r, next } = *unsafe { Box::from_raw(cur) };
+                    // SAFETY: as above.
+                    unsafe { (r.release)(r.chunk, &guard) };
+                    cur = next;
+                }
+            }
+            // Unpinning may run the collector again (a participant
+            // registered during thread exit finalizes itself): go round
+            // once more if that queued anything.
+            drop(guard);
+            if PENDING.with(|p| p.get().is_null()) {
+                break;
+            }
+        }
+        RELEASING.with(|r| r.set(false));
+    }
 }

@@ -96,7 +96,7 @@ impl<T: Send + Sync + 'static> Consumer<T> {
     fn claim(
         &self,
         max: usize,
-        mut sink: impl FnMut(crate::envelope::ItemArc<T>, u64),
+        mut sink: impl FnMut(crate::chunk::Held<T>, u64),
     ) -> Result<usize, TryRecvError> {
         let log = &self.shared.log;
         let mut at = None;

@@ -11,11 +11,11 @@
 //! (`Reject`) or evict the oldest items (`DropOldest`).
 
 use crate::chunk::{Chunk, Slot};
-use crate::envelope::{Event, EventKind, History, Item, ItemArc};
+use crate::envelope::{Event, EventKind, History, Item};
 use crate::error::{PushBatchError, PushError};
 use crate::log::Log;
 use crate::size::SizeFn;
-use crate::sync::{CHUNK_CAP, Spin, epoch};
+use crate::sync::{Spin, epoch};
 use uuid::Uuid;
 
 /// What `push` does when the memory budget is full (after releasing the
@@ -56,13 +56,11 @@ pub(crate) struct Engine<T> {
 }
 
 /// Accounted bytes of an item beyond its payload's heap size and history:
-/// the `Arc` allocation of the envelope (two counters + `Item<T>`, payload
-/// inline), its slot, and its share of the chunk header.
+/// its slot (owner count, size, and the envelope `Item<T>` with the payload
+/// inline) and its share of the chunk header.
 pub(crate) fn fixed_overhead<T>() -> usize {
-    2 * std::mem::size_of::<usize>()
-        + std::mem::size_of::<Item<T>>()
-        + std::mem::size_of::<Slot<T>>()
-        + std::mem::size_of::<Chunk<T>>().div_ceil(CHUNK_CAP)
+    std::mem::size_of::<Slot<T>>()
+        + std::mem::size_of::<Chunk<T>>().div_ceil(Chunk::<T>::CAP as usize)
 }
 
 impl<T: Send + Sync + 'static> Engine<T> {
@@ -125,7 +123,7 @@ impl<T: Send + Sync + 'static> Engine<T> {
         now: u64,
         payload: T,
         origin: Option<(Uuid, u64, Vec<Event>)>,
-    ) -> ItemArc<T> {
+    ) -> Item<T> {
         let enqueue = Event::new(EventKind::Enqueued, self.log.name.clone(), now);
         let (id, created, history) = match origin {
             None => (crate::id::uuid_v7_at(now), now, History::Fresh([enqueue])),
@@ -134,7 +132,7 @@ impl<T: Send + Sync + 'static> Engine<T> {
                 (id, created, History::Forwarded(events.into_boxed_slice()))
             }
         };
-        ItemArc::new(Item::new(id, seq, created, history, payload))
+        Item::new(id, seq, created, history, payload)
     }
 
     /// The push path: budget, sequence number, envelope, publication.

@@ -2,22 +2,17 @@
 //! sequence number, event history, payload), its [`Event`]s, and the
 //! [`Delivery`] a consumer receives.
 //!
-//! An item is immutable once published, and shared: every consumer group that
-//! reads it gets a [`Delivery`] holding a counted reference to the same item,
-//! so a broadcast never copies the payload. The payload is dropped once, when
-//! the last of {the queue's slot, every delivery} lets go of it.
+//! An item is written in place into its slot of the log's chunk (no
+//! allocation per item), immutable once published, and shared: every
+//! consumer group that reads it gets a [`Delivery`] holding a counted
+//! reference to that slot (`chunk::Held`), so a broadcast never copies the
+//! payload. The payload is dropped once, in place, when the last of {the
+//! log, every delivery} lets go of it.
 
+use crate::chunk::Held;
 use crate::clock::to_system_time;
-/// Items are reference-counted with std's `Arc` even under loom: loom's
-/// `Arc` emulates `into_raw`/`from_raw`/`increment_strong_count` with a
-/// per-pointer registry that does not survive the slot and the deliveries
-/// holding separate counts of one item. The counts are std's (correct by
-/// construction); what loom must see, the publication of the item through
-/// the slot's `AtomicPtr` and the witness cell below, it still sees.
-pub(crate) type ItemArc<T> = std::sync::Arc<Item<T>>;
 use std::fmt;
 use std::ops::Deref;
-use std::sync::Arc;
 use std::time::SystemTime;
 use uuid::Uuid;
 
@@ -181,8 +176,9 @@ pub struct Item<T> {
     history: History,
     /// The user's value.
     payload: T,
-    /// Loom witness: written when the envelope is built, read on every
-    /// delivery, so loom flags a read not ordered after publication.
+    /// Loom witness: written when the envelope is built and when it is
+    /// dropped, read on every access, so loom flags a read not ordered after
+    /// publication or not ordered before the drop.
     #[cfg(loom)]
     witness: crate::sync::UnsafeCell<u8>,
 }
@@ -213,6 +209,16 @@ impl<T> Item<T> {
         // read is ordered after the write in `new`.
         self.witness
             .with(|w| assert_eq!(unsafe { *w }, 1, "read of an unpublished item"));
+    }
+
+    /// Loom: records the drop of the envelope (see `witness`); called by the
+    /// last owner just before it drops or moves the item out.
+    #[inline]
+    pub(crate) fn retire(&mut self) {
+        #[cfg(loom)]
+        // SAFETY: the last owner's access; loom checks that every read was
+        // ordered before it.
+        self.witness.with_mut(|w| unsafe { *w = 2 });
     }
 
     /// The item's UUID (v7), the same in every queue it is forwarded to.
@@ -362,8 +368,8 @@ impl<T: fmt::Debug> fmt::Debug for Item<T> {
 /// assert_eq!(d.queue(), "ticks");
 /// ```
 pub struct Delivery<T> {
-    /// The shared envelope.
-    item: Arc<Item<T>>,
+    /// The shared envelope: a counted reference to its slot.
+    item: Held<T>,
     /// The consumer (group) that dequeued it.
     consumer: Uuid,
     /// When it was dequeued (ns since the Unix epoch). The queue it was
@@ -373,8 +379,7 @@ pub struct Delivery<T> {
 
 impl<T> Delivery<T> {
     /// Wraps a counted reference to a published item.
-    pub(crate) fn new(item: Arc<Item<T>>, consumer: Uuid, at: u64) -> Self {
-        item.touch();
+    pub(crate) fn new(item: Held<T>, consumer: Uuid, at: u64) -> Self {
         Self { item, consumer, at }
     }
 
@@ -428,7 +433,7 @@ impl<T> Delivery<T> {
     /// The event of its enqueue into the queue it was dequeued from: the
     /// last of its history (which is never empty).
     fn last_enqueue(&self) -> Option<&Event> {
-        self.item.events().last()
+        self.item.item().events().last()
     }
 
     /// The dequeue as an [`Event`] (what [`crate::Queue::forward`] appends to
@@ -469,7 +474,7 @@ impl<T> Delivery<T> {
     /// ```
     pub fn try_into_payload(self) -> Result<T, Self> {
         let Self { item, consumer, at } = self;
-        match Arc::try_unwrap(item) {
+        match item.try_take() {
             Ok(item) => Ok(item.payload),
             Err(item) => Err(Self { item, consumer, at }),
         }
@@ -479,14 +484,14 @@ impl<T> Delivery<T> {
 impl<T> Deref for Delivery<T> {
     type Target = Item<T>;
     fn deref(&self) -> &Item<T> {
-        &self.item
+        self.item.item()
     }
 }
 
 impl<T: fmt::Debug> fmt::Debug for Delivery<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Delivery")
-            .field("item", &*self.item)
+            .field("item", self.item.item())
             .field("consumer", &self.consumer)
             .field("queue", &self.queue())
             .field("dequeued_at", &self.dequeued_at())

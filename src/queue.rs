@@ -436,6 +436,24 @@ impl<T: Send + Sync + 'static> Queue<T> {
         self.shared().log.used()
     }
 
+    /// Items per chunk of the log: a power of two from 32 to 1024, chosen
+    /// from the size of the envelope with its payload inline (about 64 KiB
+    /// of slots per chunk). Chunks are allocated whole, so an empty queue
+    /// holds one or two of them; and what every consumer has read is
+    /// released a chunk at a time (when the slowest consumer leaves a
+    /// chunk, or by a sweep).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: chunkq::Queue<u64> = chunkq::Queue::new("a");
+    /// let cap = q.chunk_capacity();
+    /// assert!(cap.is_power_of_two() && (32..=1024).contains(&cap));
+    /// ```
+    pub fn chunk_capacity(&self) -> u64 {
+        self.shared().log.chunk_capacity()
+    }
+
     /// The memory budget in accounted bytes.
     ///
     /// # Examples

@@ -1,4 +1,4 @@
-//! Crossing chunk boundaries (1000 items per chunk): many producers racing
+//! Crossing chunk boundaries (`Queue::chunk_capacity` items per chunk): many producers racing
 //! to install the next chunk, consumers lagging several chunks behind, and
 //! the release of whole chunks once every consumer has read them.
 
@@ -9,8 +9,6 @@ use common::size;
 use std::collections::HashMap;
 use std::sync::{Arc, Barrier};
 use std::thread;
-
-const CHUNK: u64 = 1000;
 
 fn queue(name: &str) -> Queue<(u32, u64)> {
     Queue::builder(name)
@@ -27,10 +25,11 @@ fn sequence_numbers_run_across_boundaries() {
         .build()
         .unwrap();
     let c = q.subscribe();
-    for i in 0..(3 * CHUNK + 1) {
+    let chunk = q.chunk_capacity();
+    for i in 0..(3 * chunk + 1) {
         q.push(i).unwrap();
     }
-    for i in 0..(3 * CHUNK + 1) {
+    for i in 0..(3 * chunk + 1) {
         let d = c.try_recv().unwrap();
         assert_eq!((d.seq(), *d.payload()), (i, i));
     }
@@ -147,25 +146,28 @@ fn whole_chunks_are_released_once_everyone_read_them() {
         .unwrap();
     let a = q.subscribe();
     let b = q.subscribe();
-    for i in 0..2500 {
+    let k = q.chunk_capacity();
+    // Two and a half chunks.
+    let all = 2 * k + k / 2;
+    for i in 0..all {
         q.push(i).unwrap();
     }
     let full = q.memory_used();
-    for _ in 0..1500 {
+    for _ in 0..k + k / 2 {
         a.try_recv().unwrap();
     }
-    assert_eq!(q.len(), 2500, "b has read nothing: nothing is released");
-    for _ in 0..999 {
+    assert_eq!(q.len(), all, "b has read nothing: nothing is released");
+    for _ in 0..k - 1 {
         b.try_recv().unwrap();
     }
-    assert_eq!(q.len(), 2500);
+    assert_eq!(q.len(), all);
     b.try_recv().unwrap(); // b finishes chunk 0
-    assert_eq!(q.len(), 1500, "chunk 0 is released as b leaves it");
+    assert_eq!(q.len(), all - k, "chunk 0 is released as b leaves it");
     assert!(q.memory_used() < full);
-    for _ in 0..500 {
+    for _ in 0..k / 2 {
         b.try_recv().unwrap();
     }
-    assert_eq!(q.len(), 1500, "released only when a chunk is left");
+    assert_eq!(q.len(), all - k, "released only when a chunk is left");
     assert_eq!(q.expire_now(), 0);
-    assert_eq!(q.len(), 1000, "a sweep releases up to the slowest reader");
+    assert_eq!(q.len(), k, "a sweep releases up to the slowest reader");
 }

@@ -91,15 +91,14 @@
 //! itself is freed later, when the epoch collector runs and the last delivery
 //! of the item is dropped.
 
-use crate::chunk::{self, Chunk, drop_contained};
+use crate::chunk::{self, Chunk, Held, Slot};
 use crate::clock::Clock;
-use crate::envelope::{Item, ItemArc, Name};
+use crate::envelope::{Item, Name};
 use crate::group::{Cause, Group, JOINING, Registry, Start};
 use crate::sync::epoch::{self, Atomic, Guard, Shared};
-use crate::sync::{Arc, AtomicU64, AtomicUsize, CHUNK_CAP, Ordering, Spin};
+use crate::sync::{Arc, AtomicU64, AtomicUsize, Ordering, Spin};
 use crate::wait::Signal;
 use crossbeam_utils::CachePadded;
-use std::mem::MaybeUninit;
 
 mod retention;
 
@@ -111,8 +110,6 @@ const SEQ_MASK: u64 = (1 << 62) - 1;
 const CAUSE_SHIFT: u32 = 62;
 /// `final_tail` before `close` has stored it.
 const UNSET: u64 = u64::MAX;
-/// Chunk capacity as a `u64`.
-const CAP: u64 = CHUNK_CAP as u64;
 /// Most items one `try_recv` claims with one CAS.
 pub(crate) const MAX_CLAIM: usize = 64;
 
@@ -188,9 +185,18 @@ pub(crate) struct Log<T> {
 }
 
 impl<T: Send + Sync + 'static> Log<T> {
+    /// Slots per chunk (see `chunk.rs`).
+    const CAP: u64 = Chunk::<T>::CAP;
+
+    /// Slots per chunk, for `Queue::chunk_capacity`.
+    pub(crate) fn chunk_capacity(&self) -> u64 {
+        Self::CAP
+    }
+
     /// An empty log with chunk 0 installed.
     pub(crate) fn new(name: Name, clock: Clock, limit: usize) -> Self {
-        let first = chunk::alloc::<T>(0).into_shared(
+        let drop_panics = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let first = chunk::alloc::<T>(0, drop_panics.clone()).into_shared(
             // SAFETY: the chunk is not shared yet; no guard is needed.
             unsafe { epoch::unprotected() },
         );
@@ -206,7 +212,7 @@ impl<T: Send + Sync + 'static> Log<T> {
             head_chunk: CachePadded::new(Atomic::from(first)),
             tail_chunk: CachePadded::new(Atomic::from(first)),
             used: CachePadded::new(AtomicUsize::new(0)),
-            drop_panics: Default::default(),
+            drop_panics,
             registry: Registry::new(),
             readable: Signal::new(),
             noticed: Signal::new(),
@@ -331,7 +337,7 @@ impl<T: Send + Sync + 'static> Log<T> {
 
     /// Publishes `item` at the sequence number `seq` that `reserve_seqs` gave
     /// out, with its accounted `bytes` and enqueue time `at`.
-    pub(crate) fn publish(&self, seq: u64, item: ItemArc<T>, bytes: usize, at: u64, guard: &Guard) {
+    pub(crate) fn publish(&self, seq: u64, item: Item<T>, bytes: usize, at: u64, guard: &Guard) {
         self.publish_all(seq, std::iter::once((item, bytes)), at, guard);
     }
 
@@ -342,7 +348,7 @@ impl<T: Send + Sync + 'static> Log<T> {
     pub(crate) fn publish_all(
         &self,
         first: u64,
-        items: impl IntoIterator<Item = (ItemArc<T>, usize)>,
+        items: impl IntoIterator<Item = (Item<T>, usize)>,
         at: u64,
         guard: &Guard,
     ) {
@@ -362,13 +368,11 @@ impl<T: Send + Sync + 'static> Log<T> {
                     c
                 }
             };
-            let slot = c.slot(seq);
-            // Relaxed: ordered before readers by the Release store below.
-            slot.bytes.store(bytes, Ordering::Relaxed);
-            // Release: pairs with the Acquire loads of the slot in
-            // `try_recv`, `expire_step`, `evict_step` and `detach`.
-            slot.item
-                .store(ItemArc::into_raw(item).cast_mut(), Ordering::Release);
+            // SAFETY: we reserved `seq` (`reserve_seqs`), and a sequence
+            // number is handed out once, so its slot was never published.
+            // The Release publication pairs with the Acquire loads of the
+            // slot in `claim`, `expire_step`, `evict_step` and `detach`.
+            unsafe { c.slot(seq).write(item, bytes) };
         }
         self.readable.notify();
     }
@@ -376,7 +380,7 @@ impl<T: Send + Sync + 'static> Log<T> {
     /// The chunk for sequence number `seq`, reserved by the caller and not
     /// yet published.
     fn chunk_for_push<'g>(&self, seq: u64, guard: &'g Guard) -> &'g Chunk<T> {
-        let index = seq / CAP;
+        let index = seq / Self::CAP;
         // Acquire: pairs with the AcqRel CASes that move the hints.
         let mut cur = self.tail_chunk.load(Ordering::Acquire, guard);
         // SAFETY: `tail_chunk` is never null, and a chunk is unlinked only
@@ -407,7 +411,7 @@ impl<T: Send + Sync + 'static> Log<T> {
             // was alive when we pinned is alive too.
             let c = unsafe { cur.deref() };
             if c.index == index {
-                if seq % CAP == 0 {
+                if seq % Self::CAP == 0 {
                     // First slot of the chunk: move the hint here and install
                     // the next chunk ahead of need.
                     let hint = self.tail_chunk.load(Ordering::Acquire, guard);
@@ -437,7 +441,7 @@ impl<T: Send + Sync + 'static> Log<T> {
         if !next.is_null() {
             return next;
         }
-        let fresh = chunk::alloc::<T>(c.index + 1);
+        let fresh = chunk::alloc::<T>(c.index + 1, c.panics().clone());
         // AcqRel: Release publishes the initialised chunk to the Acquire
         // loads of `next`; Acquire (on failure) sees the winner's chunk.
         match c.next.compare_exchange(
@@ -455,25 +459,22 @@ impl<T: Send + Sync + 'static> Log<T> {
     // ----- reading -----------------------------------------------------------
 
     /// Reads up to `max` (>= 1) next items for `group`, in order, handing
-    /// each to `sink` as a counted reference; returns how many, or why
-    /// there are none. See [`Log::claim`].
+    /// each to `sink` as a counted reference to its slot; returns how many,
+    /// or why there are none. See [`Log::claim`].
     pub(crate) fn try_recv(
         &self,
         group: &Group<T>,
         max: usize,
-        mut sink: impl FnMut(ItemArc<T>),
+        mut sink: impl FnMut(Held<T>),
     ) -> Result<usize, Nothing> {
-        self.claim(group, max, |p| {
-            // SAFETY: `claim` hands out a pointer that a slot held after
+        self.claim(group, max, |chunk, slot| {
+            // SAFETY: `claim` hands out a slot that it saw published after
             // this call's guard was pinned, while the guard is still held:
-            // a detached item's slot count is released only by a closure
-            // deferred after the detaching swap, which runs after the guard
-            // is gone. So the allocation is alive with a count >= 1 (even if
-            // `head` has passed it since the claim), and we take our own.
-            sink(unsafe {
-                ItemArc::increment_strong_count(p);
-                ItemArc::from_raw(p)
-            })
+            // the log's count of a removed slot is released only by a
+            // clearing deferred after `head` passed it, which runs after the
+            // guard is gone. So the count is >= 1 (even if `head` has passed
+            // the slot since the claim), and we take our own.
+            sink(unsafe { Held::acquire(chunk, slot) })
         })
     }
 
@@ -490,11 +491,11 @@ impl<T: Send + Sync + 'static> Log<T> {
     ) -> Result<usize, Nothing> {
         // SAFETY: as in `try_recv`, the item is alive while `claim`'s guard
         // is held, and the reference does not escape `f`.
-        self.claim(group, max, |p| f(unsafe { &*p }))
+        self.claim(group, max, |_, slot| f(unsafe { slot.item() }))
     }
 
     /// Claims up to `max` (>= 1) next items for `group`, in order, and
-    /// hands each item's pointer to `sink` while still pinned; returns how
+    /// hands each item's chunk and slot to `sink` while still pinned; returns how
     /// many, or why there are none. Claims them with one CAS on the cursor
     /// (at most `MAX_CLAIM` at a time, within one chunk). Waits for a slot
     /// that is reserved but not yet published, rather than skip it.
@@ -502,13 +503,10 @@ impl<T: Send + Sync + 'static> Log<T> {
         &self,
         group: &Group<T>,
         max: usize,
-        mut sink: impl FnMut(*mut Item<T>),
+        mut sink: impl FnMut(&Chunk<T>, &Slot<T>),
     ) -> Result<usize, Nothing> {
         let guard = epoch::pin();
         let mut spin = Spin::new();
-        // Uninitialised: only `claimed[..n]` is ever read, after being
-        // written (zeroing 64 pointers per call showed up in profiles).
-        let mut claimed = [const { MaybeUninit::<*mut Item<T>>::uninit() }; MAX_CLAIM];
         loop {
             // SeqCst: cursor, head and tail loads take part in the total
             // order the accounting proof (module docs) relies on.
@@ -524,20 +522,14 @@ impl<T: Send + Sync + 'static> Log<T> {
             // Look at the slots first: a published slot is below `tail`, so
             // the common case never reads `tail` (producers' hot line).
             let mut n = 0;
-            if let Some(chunk) = self.locate(group, c, &guard) {
+            let chunk = self.locate(group, c, &guard);
+            if let Some(chunk) = chunk {
                 let end = chunk.end().min(c + max.clamp(1, MAX_CLAIM) as u64);
-                for seq in c..end {
-                    // Acquire: pairs with the Release publication in
-                    // `publish_all`.
-                    let p = chunk.slot(seq).item.load(Ordering::Acquire);
-                    if p.is_null() {
-                        break;
-                    }
-                    claimed[n].write(p);
-                    n += 1;
-                }
+                // Acquire (in `published_until`): pairs with the Release
+                // publication in `publish_all`.
+                n = (chunk.published_until(c, end) - c) as usize;
             }
-            if n == 0 {
+            let Some(chunk) = chunk.filter(|_| n > 0) else {
                 let (t, closed) = self.tail_seq();
                 if c >= t {
                     return Err(if closed {
@@ -551,7 +543,7 @@ impl<T: Send + Sync + 'static> Log<T> {
                 // `head` moved (the next loop sees `c < head`).
                 spin.wait();
                 continue;
-            }
+            };
             // SeqCst: the claim; exactly one of {this read, a clone's read, a
             // remover's move} takes each of [c, c + n) (see `group.rs`).
             if group
@@ -561,13 +553,12 @@ impl<T: Send + Sync + 'static> Log<T> {
             {
                 continue;
             }
-            for p in &claimed[..n] {
-                // SAFETY: `claimed[..n]` were written in the loop above.
-                // The slot held the pointer after we pinned `guard`, which
-                // is still held (see `try_recv` for why it is alive).
-                sink(unsafe { p.assume_init() });
+            for seq in c..c + n as u64 {
+                // Each slot was published after we pinned `guard`, which is
+                // still held (see `try_recv` for why its item is alive).
+                sink(chunk, chunk.slot(seq));
             }
-            if (c + n as u64) % CAP == 0 {
+            if (c + n as u64) % Self::CAP == 0 {
                 // We left a chunk: release what every group has read.
                 while self.trim_step(&guard) > 0 {}
             }
@@ -578,7 +569,7 @@ impl<T: Send + Sync + 'static> Log<T> {
     /// The chunk holding `seq` for `group`, or `None` if `head` has passed
     /// it or the chunk is not installed yet.
     fn locate<'g>(&self, group: &Group<T>, seq: u64, guard: &'g Guard) -> Option<&'g Chunk<T>> {
-        let index = seq / CAP;
+        let index = seq / Self::CAP;
         // Acquire: pairs with the AcqRel CAS in `retire_chunks`.
         let first = self.head_chunk.load(Ordering::Acquire, guard);
         // SAFETY: `head_chunk` is never null; loaded under `guard`, the chunk
@@ -746,7 +737,7 @@ impl Log<u64> {
             }
         }
         // Chunks 0 and 1 wholly removed: `head` at chunk 2's start.
-        let h = 2 * CAP;
+        let h = 2 * Self::CAP;
         log.tail.store(h, Ordering::SeqCst);
         log.head
             .store(head_word(h, Cause::Expired), Ordering::SeqCst);
@@ -814,8 +805,9 @@ impl<T> Drop for Log<T> {
     fn drop(&mut self) {
         let head = seq_of(self.head.load(Ordering::Relaxed));
         // SAFETY: we are the unique owner: no handle, consumer or sweeper is
-        // left, so nothing else reads the list. With the unprotected guard a
-        // deferred destruction runs at once.
+        // left, so nothing else reads the list (deliveries may still hold
+        // items: `Chunk::clear` leaves those to them). With the unprotected
+        // guard a deferred destruction runs at once.
         unsafe {
             let guard = epoch::unprotected();
             let mut cur = self.head_chunk.load(Ordering::Relaxed, guard);
@@ -823,21 +815,14 @@ impl<T> Drop for Log<T> {
                 let chunk = cur.deref();
                 let next = chunk.next.load(Ordering::Relaxed, guard);
                 // The retained items go now (the queue dropped with items
-                // inside). Slots below `head` belong to a removal whose
-                // clearing closure holds its own reference to the chunk.
-                for seq in head.max(chunk.start())..chunk.end() {
-                    let p = chunk
-                        .slot(seq)
-                        .item
-                        .swap(std::ptr::null_mut(), Ordering::Relaxed);
-                    if !p.is_null() {
-                        // The slot owned one count of this `Arc`. A panic
-                        // must not leak the other items (invariant 7).
-                        drop_contained(ItemArc::from_raw(p));
-                    }
-                }
+                // inside): we own the log's count of every published slot at
+                // or above `head`. Slots below it belong to a removal whose
+                // clearing holds its own reference to the chunk. Panics are
+                // caught and counted (invariant 7).
+                let from = head.clamp(chunk.start(), chunk.end());
+                chunk.clear(from, chunk.end());
                 // The list link's reference; the chunk is freed now unless a
-                // pending clearing closure still holds it.
+                // pending clearing or a delivery still holds it.
                 Chunk::release(cur, guard);
                 cur = next;
             }

@@ -8,11 +8,10 @@
 //! (`retire_chunks`). The chunk-list mechanics, pushes and reads stay in the
 //! parent module; this one only removes.
 
-use super::{CAP, Log, cause_of, head_word, seq_of};
-use crate::chunk::{Chunk, drop_contained};
-use crate::envelope::ItemArc;
+use super::{Log, cause_of, head_word, seq_of};
+use crate::chunk::{Chunk, release_pinned};
 use crate::group::{Cause, JOINING};
-use crate::sync::epoch::{self, Guard, Shared};
+use crate::sync::epoch::Guard;
 use crate::sync::{Ordering, Spin};
 
 /// What a removal's deciding closure says about the range at `head`.
@@ -57,7 +56,7 @@ impl<T: Send + Sync + 'static> Log<T> {
                 // SAFETY: `head_chunk` or reached from it by `next` under
                 // `guard` (see `locate`).
                 let c = unsafe { cur.deref() };
-                if c.index >= h / CAP {
+                if c.index >= h / Self::CAP {
                     break c;
                 }
                 cur = c.next.load(Ordering::Acquire, guard);
@@ -67,7 +66,7 @@ impl<T: Send + Sync + 'static> Log<T> {
                     return 0;
                 }
             };
-            if chunk.index != h / CAP {
+            if chunk.index != h / Self::CAP {
                 continue; // `head` moved on under us
             }
             let h1 = match decide(hw, h, chunk) {
@@ -119,14 +118,14 @@ impl<T: Send + Sync + 'static> Log<T> {
         for seq in from..to {
             // Relaxed: the `Release` publication of the slot, which `decide`
             // loaded with `Acquire`, ordered this store before us.
-            bytes += chunk.slot(seq).bytes.load(Ordering::Relaxed);
+            bytes += chunk.slot(seq).bytes();
         }
         self.unreserve(bytes);
+        // Three words: crossbeam stores the closure inline, unboxed.
         let doomed = Doomed {
             chunk: chunk as *const Chunk<T>,
             from,
             to,
-            panics: self.drop_panics.clone(),
         };
         guard.defer(move || doomed.clear());
         // Hand this thread's garbage to the global collector now, a chunk
@@ -229,13 +228,14 @@ impl<T: Send + Sync + 'static> Log<T> {
             }
             let mut s = h;
             while s < end {
-                // Acquire: pairs with the Release publication.
-                let p = chunk.slot(s).item.load(Ordering::Acquire);
-                if p.is_null() {
+                let slot = chunk.slot(s);
+                // Acquire (in `is_published`): pairs with the Release
+                // publication.
+                if !slot.is_published() {
                     break; // mid-push (or removed by someone else: CAS fails)
                 }
-                // SAFETY: loaded under `guard` (see `try_recv`).
-                if unsafe { &*p }.enqueued_nanos() > cutoff {
+                // SAFETY: seen published under `guard` (see `try_recv`).
+                if unsafe { slot.item() }.enqueued_nanos() > cutoff {
                     break;
                 }
                 s += 1;
@@ -259,9 +259,9 @@ impl<T: Send + Sync + 'static> Log<T> {
             let mut s = h;
             let mut spin = Spin::new();
             while s < end && (s == h || freed < over) {
-                // Acquire: pairs with the Release publication.
-                let p = chunk.slot(s).item.load(Ordering::Acquire);
-                if p.is_null() {
+                // Acquire (in `is_published`): pairs with the Release
+                // publication.
+                if !chunk.slot(s).is_published() {
                     if s > h {
                         break;
                     }
@@ -273,7 +273,7 @@ impl<T: Send + Sync + 'static> Log<T> {
                     spin.wait();
                     continue;
                 }
-                freed += chunk.slot(s).bytes.load(Ordering::Relaxed);
+                freed += chunk.slot(s).bytes();
                 s += 1;
             }
             Decision::Advance(s)
@@ -290,130 +290,29 @@ struct Doomed<T> {
     from: u64,
     /// One past the last removed sequence number.
     to: u64,
-    /// The queue's count of panicking payload drops (see `Log::drop_panics`).
-    panics: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
-// SAFETY: the slots hold `Arc<Item<T>>` counts and the chunk is shared
-// memory; `Item<T>` and `Chunk<T>` are `Send + Sync` when `T` is (the queue
-// requires `T: Send + Sync`), so clearing them on the collector's thread is
-// sound.
+// SAFETY: the chunk is shared memory whose items are `Send + Sync` when `T`
+// is (the queue requires `T: Send + Sync`), so clearing them on the
+// collector's thread is sound.
 unsafe impl<T: Send + Sync> Send for Doomed<T> {}
 
 impl<T: 'static> Doomed<T> {
-    /// Drops the removed items and the chunk reference. Runs on whatever
-    /// thread the epoch collector runs on, inside its `pin()`: a payload's
-    /// panicking `Drop` is caught and counted, and the other items and the
-    /// chunk reference are still released (invariant 7).
+    /// Gives up the log's count of the removed items, dropping those no
+    /// delivery holds, then the chunk reference. Runs on whatever thread the
+    /// epoch collector runs on, inside its `pin()`: a payload's panicking
+    /// `Drop` is caught and counted, and the other items and the chunk
+    /// reference are still released (invariant 7).
     fn clear(self) {
         // SAFETY: we own a counted reference to the chunk (taken in
-        // `detach`), so it is alive.
-        let chunk = unsafe { &*self.chunk };
-        for seq in self.from..self.to {
-            // AcqRel: Acquire pairs with the producer's Release publication
-            // (we drop the item); the swap makes the slot null so that
-            // `Chunk::drop` does not drop it again.
-            let p = chunk
-                .slot(seq)
-                .item
-                .swap(std::ptr::null_mut(), Ordering::AcqRel);
-            // SAFETY: the slot owned one count of this `Arc`, and the swap
-            // handed it to us, exactly once.
-            if !p.is_null() && drop_contained(unsafe { ItemArc::from_raw(p) }) {
-                // Relaxed: a statistic.
-                self.panics
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-        }
+        // `advance`), so it is alive; the removal that made us owns the
+        // log's count of every slot in the range (all published: every
+        // deciding closure checks it), and hands it to us.
+        unsafe { (*self.chunk).clear(self.from, self.to) };
         let chunk = self.chunk;
-        // SAFETY (of the closure's call): we own the reference taken in
-        // `detach`; the chunk was loaded under the guard of that call and
-        // has been kept alive by this reference since.
-        release_pinned(Box::new(move |guard| unsafe {
-            Chunk::release(Shared::from(chunk), guard)
-        }));
-    }
-}
-
-/// A chunk release waiting for a guard (see [`release_pinned`]).
-#[cfg_attr(loom, allow(dead_code))]
-type Release = Box<dyn FnOnce(&Guard)>;
-
-/// A node of the list of releases that nested clears leave to the
-/// outermost one.
-#[cfg(not(loom))]
-struct Pending {
-    /// The release.
-    release: Release,
-    /// The next node, or null.
-    next: *mut Pending,
-}
-
-#[cfg(not(loom))]
-std::thread_local! {
-    /// Whether a `release_pinned` is running on this thread (const and
-    /// free of `Drop`, so it still works while the thread exits).
-    static RELEASING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    /// Releases left by nested calls, for the outermost call (a list of
-    /// leaked boxes: const and free of `Drop`, like `RELEASING`).
-    static PENDING: std::cell::Cell<*mut Pending> = const { std::cell::Cell::new(std::ptr::null_mut()) };
-}
-
-/// Runs `release` (a chunk release, which may defer the chunk's
-/// destruction) under a pinned guard, without recursing.
-///
-/// `Doomed::clear` runs inside the epoch collector. Normally that is inside
-/// some `pin`, so its own `pin` is nested and collects nothing. But while a
-/// thread exits, crossbeam's thread-local handle is gone: every `pin`
-/// registers a fresh participant, whose first pin collects, which runs more
-/// `Doomed::clear`s, each pinning a fresh participant again, until the
-/// stack overflows (found by the `stress_test` example under load). So only
-/// the outermost call pins; a call made while one is running (from the
-/// collection inside that `pin`) queues its release, and the outermost call
-/// runs the queue under its guard.
-fn release_pinned(release: Release) {
-    // Under loom the stand-in collector never registers participants (and
-    // all model threads share one OS thread's thread-locals): just pin.
-    #[cfg(loom)]
-    {
-        release(&epoch::pin());
-    }
-    #[cfg(not(loom))]
-    {
-        if RELEASING.with(|r| r.replace(true)) {
-            let next = PENDING.with(std::cell::Cell::get);
-            let node = Box::into_raw(Box::new(Pending { release, next }));
-            PENDING.with(|p| p.set(node));
-            return;
-        }
-        let mut first = Some(release);
-        loop {
-            let guard = epoch::pin();
-            if let Some(release) = first.take() {
-                release(&guard);
-            }
-            loop {
-                let node = PENDING.with(|p| p.replace(std::ptr::null_mut()));
-                if node.is_null() {
-                    break;
-                }
-                let mut cur = node;
-                while !cur.is_null() {
-                    // SAFETY: every node was leaked by `Box::into_raw` above
-                    // and is taken off the list exactly once (the `replace`).
-                    let Pending { release, next } = *unsafe { Box::from_raw(cur) };
-                    release(&guard);
-                    cur = next;
-                }
-            }
-            // Unpinning may run the collector again (a participant
-            // registered during thread exit finalizes itself): go round
-            // once more if that queued anything.
-            drop(guard);
-            if PENDING.with(|p| p.get().is_null()) {
-                break;
-            }
-        }
-        RELEASING.with(|r| r.set(false));
+        // SAFETY: we own the reference taken in `advance`; the chunk was
+        // loaded under the guard of that call and has been kept alive by
+        // this reference since.
+        unsafe { release_pinned(chunk) };
     }
 }

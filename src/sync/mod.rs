@@ -19,12 +19,12 @@ compile_error!(
 );
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize};
+pub(crate) use loom::sync::atomic::{AtomicU64, AtomicUsize};
 #[cfg(loom)]
 pub(crate) use loom::sync::{Arc, Condvar, Mutex};
 
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize};
+pub(crate) use std::sync::atomic::{AtomicU64, AtomicUsize};
 #[cfg(not(loom))]
 pub(crate) use std::sync::{Arc, Condvar, Mutex};
 
@@ -123,14 +123,6 @@ impl Spin {
         }
     }
 }
-
-/// Chunk capacity: 1000 sequence numbers per chunk in production, 2 under
-/// loom so that models reach chunk boundaries in a few steps.
-#[cfg(not(loom))]
-pub(crate) const CHUNK_CAP: usize = 1000;
-/// Chunk capacity under loom (see the production constant).
-#[cfg(loom)]
-pub(crate) const CHUNK_CAP: usize = 2;
 
 /// A `SeqCst` fence, the same in the shipped build and under loom (where the
 /// model checker sees it). The eventcount (`wait.rs`) puts one between the
