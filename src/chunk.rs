@@ -32,7 +32,7 @@
 //!   (its own, or through [`Chunk::try_acquire`]), so a dying chunk is never
 //!   revived.
 
-use crate::envelope::Item;
+use crate::envelope::{Item, Name};
 use crate::sync::epoch::{self, Atomic, Guard, Shared};
 use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 use std::cell::UnsafeCell;
@@ -57,6 +57,19 @@ const fn capacity(slot_size: usize) -> u64 {
         cap /= 2;
     }
     cap as u64
+}
+
+/// What a queue's items need of it for as long as any of them lives (a
+/// delivery may outlive the queue): the log and each of its chunks hold it.
+pub(crate) struct Tether {
+    /// The queue's name, which the enqueue events of its items borrow
+    /// (see `Event::borrowed`): held for its count, never read.
+    #[allow(dead_code)]
+    pub(crate) name: Name,
+    /// Payload `Drop`s that panicked while chunkq dropped removed items
+    /// (see `Log::drop_panics`). A plain std atomic: a statistic that
+    /// orders nothing.
+    pub(crate) drop_panics: StatCounter,
 }
 
 /// One slot: an item written in place, its owner count and accounted size.
@@ -173,10 +186,9 @@ pub(crate) struct Chunk<T> {
     pub(crate) newest: AtomicU64,
     /// Owners of this chunk's memory (see module docs).
     refs: AtomicUsize,
-    /// The queue's count of payload `Drop`s that panicked while chunkq
-    /// dropped removed items (see `Log::drop_panics`); shared, since the
-    /// clearing of a range may run after the log is gone.
-    panics: Arc<StatCounter>,
+    /// What the chunk's items need of their queue after it may be gone
+    /// (shared by the log and all its chunks).
+    tether: Arc<Tether>,
     /// The slots.
     slots: Box<[Slot<T>]>,
 }
@@ -187,13 +199,13 @@ impl<T> Chunk<T> {
 
     /// A fresh chunk `index` with one reference (the list link it is about to
     /// be installed into).
-    fn new(index: u64, panics: Arc<StatCounter>) -> Self {
+    fn new(index: u64, tether: Arc<Tether>) -> Self {
         Self {
             index,
             next: Atomic::null(),
             newest: AtomicU64::new(0),
             refs: AtomicUsize::new(1),
-            panics,
+            tether,
             slots: (0..Self::CAP).map(|_| Slot::new()).collect(),
         }
     }
@@ -215,9 +227,9 @@ impl<T> Chunk<T> {
         &self.slots[(seq % Self::CAP) as usize]
     }
 
-    /// The queue's panic counter, for a new chunk.
-    pub(crate) fn panics(&self) -> &Arc<StatCounter> {
-        &self.panics
+    /// The queue's tether, for a new chunk.
+    pub(crate) fn tether(&self) -> &Arc<Tether> {
+        &self.tether
     }
 
     /// The first sequence number in `[from, to)` (within this chunk) whose
@@ -310,7 +322,8 @@ impl<T> Chunk<T> {
         }
         if panics > 0 {
             // Relaxed: a statistic.
-            self.panics
+            self.tether
+                .drop_panics
                 .fetch_add(panics, std::sync::atomic::Ordering::Relaxed);
         }
         if surplus > 0 {
@@ -379,9 +392,9 @@ impl<T> Held<T> {
         unsafe { self.slot.as_ref().item() }
     }
 
-    /// The item by value, if this is its last owner (the log cleared it and
+    /// The payload by value, if this is the item's last owner (the log cleared it and
     /// no other delivery holds it); otherwise `self` back.
-    pub(crate) fn try_take(self) -> Result<Item<T>, Self> {
+    pub(crate) fn try_take(self) -> Result<T, Self> {
         // SAFETY: we hold a count, so the slot is alive.
         let slot = unsafe { self.slot.as_ref() };
         // Acquire: as the last owner we see every other owner's reads before
@@ -402,8 +415,11 @@ impl<T> Held<T> {
         };
         let chunk = self.chunk;
         std::mem::forget(self);
+        // The rest of the envelope goes while the chunk (and the name its
+        // events may borrow) is still held.
+        let payload = item.into_payload();
         release_chunk(chunk);
-        Ok(item)
+        Ok(payload)
     }
 }
 
@@ -447,8 +463,8 @@ pub(crate) fn drop_contained(drop: impl FnOnce()) -> bool {
 }
 
 /// Allocates chunk `index` as an epoch `Owned`.
-pub(crate) fn alloc<T>(index: u64, panics: Arc<StatCounter>) -> epoch::Owned<Chunk<T>> {
-    epoch::Owned::new(Chunk::new(index, panics))
+pub(crate) fn alloc<T>(index: u64, tether: Arc<Tether>) -> epoch::Owned<Chunk<T>> {
+    epoch::Owned::new(Chunk::new(index, tether))
 }
 
 /// A chunk release waiting for a guard (see [`release_pinned`]): the chunk,

@@ -124,7 +124,10 @@ impl<T: Send + Sync + 'static> Engine<T> {
         payload: T,
         origin: Option<(Uuid, u64, Vec<Event>)>,
     ) -> Item<T> {
-        let enqueue = Event::new(EventKind::Enqueued, self.log.name.clone(), now);
+        // SAFETY: the envelope is published into a chunk of this log (the
+        // callers reserved its sequence number), and every chunk of the log
+        // holds the log's `Tether`, whose name is this one.
+        let enqueue = unsafe { Event::borrowed(EventKind::Enqueued, &self.log.name, now) };
         let (id, created, history) = match origin {
             None => (crate::id::uuid_v7_at(now), now, History::Fresh([enqueue])),
             Some((id, created, mut events)) => {

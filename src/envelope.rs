@@ -13,6 +13,7 @@ use crate::chunk::Held;
 use crate::clock::to_system_time;
 use std::fmt;
 use std::ops::Deref;
+use std::ptr::NonNull;
 use std::time::SystemTime;
 use uuid::Uuid;
 
@@ -56,20 +57,68 @@ pub enum EventKind {
 /// assert_eq!((e.kind(), e.queue()), (EventKind::Enqueued, "ingest"));
 /// assert!(e.at() <= d.dequeued_at());
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Event {
-    /// Enqueue or dequeue.
-    kind: EventKind,
-    /// The queue's name (shared with the queue, see [`Name`]).
-    queue: Name,
+    /// The queue's name: the `str` of a [`Name`] (`Arc<str>`). When `owned`
+    /// this event holds one strong count of that `Arc`; otherwise it is
+    /// *borrowed*: the event lives inside an item stored in a chunk, and the
+    /// chunk holds a count of the name (its `Tether`) for as long as any
+    /// of its items lives. A borrowed event never leaves its item: `Clone`
+    /// makes an owned one. So an item pushed fresh costs no reference count
+    /// on the queue's name, which every producer and consumer would share.
+    queue: NonNull<str>,
     /// When, in nanoseconds since the Unix epoch.
     at: u64,
+    /// Enqueue or dequeue.
+    kind: EventKind,
+    /// Whether `queue` carries a strong count of its `Arc` (see above).
+    owned: bool,
 }
 
+// SAFETY: an `Event` is a shared, immutable `Arc<str>` (owned or borrowed
+// as documented on `queue`), a time and two flags; `Arc<str>` is `Send` and
+// `Sync`.
+unsafe impl Send for Event {}
+// SAFETY: as above.
+unsafe impl Sync for Event {}
+
 impl Event {
-    /// Builds an event.
+    /// Builds an event that owns a count of `queue`.
     pub(crate) fn new(kind: EventKind, queue: Name, at: u64) -> Self {
-        Self { kind, queue, at }
+        let raw = Name::into_raw(queue).cast_mut();
+        Self {
+            // SAFETY: `Arc::into_raw` never returns null.
+            queue: unsafe { NonNull::new_unchecked(raw) },
+            at,
+            kind,
+            owned: true,
+        }
+    }
+
+    /// Builds an event that borrows `queue` (see the field's docs).
+    ///
+    /// # Safety
+    /// The event is stored in an item that is written into a chunk whose
+    /// `Tether` holds a count of `queue`, and is never moved out of it
+    /// (only cloned, which makes an owned event).
+    pub(crate) unsafe fn borrowed(kind: EventKind, queue: &Name, at: u64) -> Self {
+        Self {
+            queue: NonNull::from(&**queue),
+            at,
+            kind,
+            owned: false,
+        }
+    }
+
+    /// The queue's name as an owned [`Name`].
+    pub(crate) fn name(&self) -> Name {
+        let raw = self.queue.as_ptr().cast_const();
+        // SAFETY: `raw` came from a live `Arc<str>` (`into_raw`, or the
+        // `str` of one the chunk holds), which is alive while `self` is
+        // (see the field's docs); we take our own count.
+        unsafe {
+            Name::increment_strong_count(raw);
+            Name::from_raw(raw)
+        }
     }
 
     /// What happened.
@@ -95,7 +144,8 @@ impl Event {
     /// assert_eq!(c.try_recv().unwrap().events()[0].queue(), "a");
     /// ```
     pub fn queue(&self) -> &str {
-        &self.queue
+        // SAFETY: the name is alive while `self` is (see the field's docs).
+        unsafe { self.queue.as_ref() }
     }
 
     /// When it happened (wall clock, see [`crate::Clock`]).
@@ -117,11 +167,41 @@ impl Event {
     }
 }
 
+impl Clone for Event {
+    fn clone(&self) -> Self {
+        Self::new(self.kind, self.name(), self.at)
+    }
+}
+
+impl Drop for Event {
+    fn drop(&mut self) {
+        if self.owned {
+            // SAFETY: an owned event holds one count of the `Arc` that
+            // `queue` came from (`new`), released exactly once, here.
+            drop(unsafe { Name::from_raw(self.queue.as_ptr().cast_const()) });
+        }
+    }
+}
+
+impl PartialEq for Event {
+    fn eq(&self, other: &Self) -> bool {
+        (self.kind, self.queue(), self.at) == (other.kind, other.queue(), other.at)
+    }
+}
+
+impl Eq for Event {}
+
+impl std::hash::Hash for Event {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (self.kind, self.queue(), self.at).hash(state);
+    }
+}
+
 impl fmt::Debug for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Event")
             .field("kind", &self.kind)
-            .field("queue", &self.queue)
+            .field("queue", &self.queue())
             .field("at", &self.at())
             .finish()
     }
@@ -334,6 +414,11 @@ impl<T> Item<T> {
             .map_or(self.created, Event::at_nanos)
     }
 
+    /// The payload, dropping the rest of the envelope.
+    pub(crate) fn into_payload(self) -> T {
+        self.payload
+    }
+
     /// Creation time in ns (crate-internal, for forwarding).
     pub(crate) fn created_nanos(&self) -> u64 {
         self.created
@@ -453,7 +538,7 @@ impl<T> Delivery<T> {
     pub fn dequeue_event(&self) -> Event {
         let queue = self
             .last_enqueue()
-            .map_or_else(|| Name::from(""), |e| e.queue.clone());
+            .map_or_else(|| Name::from(""), Event::name);
         Event::new(EventKind::Dequeued, queue, self.at)
     }
 
@@ -475,7 +560,7 @@ impl<T> Delivery<T> {
     pub fn try_into_payload(self) -> Result<T, Self> {
         let Self { item, consumer, at } = self;
         match item.try_take() {
-            Ok(item) => Ok(item.payload),
+            Ok(payload) => Ok(payload),
             Err(item) => Err(Self { item, consumer, at }),
         }
     }

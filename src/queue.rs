@@ -450,8 +450,8 @@ impl<T: Send + Sync + 'static> Queue<T> {
     /// let cap = q.chunk_capacity();
     /// assert!(cap.is_power_of_two() && (32..=1024).contains(&cap));
     /// ```
-    pub fn chunk_capacity(&self) -> u64 {
-        self.shared().log.chunk_capacity()
+    pub fn chunk_capacity(&self) -> usize {
+        self.shared().log.chunk_capacity() as usize
     }
 
     /// The memory budget in accounted bytes.

@@ -25,7 +25,7 @@ fn sequence_numbers_run_across_boundaries() {
         .build()
         .unwrap();
     let c = q.subscribe();
-    let chunk = q.chunk_capacity();
+    let chunk = q.chunk_capacity() as u64;
     for i in 0..(3 * chunk + 1) {
         q.push(i).unwrap();
     }
@@ -149,7 +149,7 @@ fn whole_chunks_are_released_once_everyone_read_them() {
     let k = q.chunk_capacity();
     // Two and a half chunks.
     let all = 2 * k + k / 2;
-    for i in 0..all {
+    for i in 0..all as u64 {
         q.push(i).unwrap();
     }
     let full = q.memory_used();

@@ -91,7 +91,7 @@
 //! itself is freed later, when the epoch collector runs and the last delivery
 //! of the item is dropped.
 
-use crate::chunk::{self, Chunk, Held, Slot};
+use crate::chunk::{self, Chunk, Held, Slot, Tether};
 use crate::clock::Clock;
 use crate::envelope::{Item, Name};
 use crate::group::{Cause, Group, JOINING, Registry, Start};
@@ -169,11 +169,10 @@ pub(crate) struct Log<T> {
     tail_chunk: CachePadded<Atomic<Chunk<T>>>,
     /// Accounted bytes of all reserved and retained items.
     used: CachePadded<AtomicUsize>,
-    /// Payload `Drop`s that panicked while chunkq dropped removed items
-    /// (caught, see `chunk::drop_contained`). Shared with the deferred
-    /// clearing closures, which may run after the log is gone. A plain std
-    /// atomic: a statistic that orders nothing.
-    drop_panics: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The name and the count of payload `Drop`s that panicked while chunkq
+    /// dropped removed items (caught, see `chunk::drop_contained`), shared
+    /// with every chunk: their items may outlive the log.
+    tether: std::sync::Arc<Tether>,
     /// The consumer groups.
     pub(crate) registry: Registry<T>,
     /// Wakes consumers blocked in `recv`.
@@ -195,8 +194,11 @@ impl<T: Send + Sync + 'static> Log<T> {
 
     /// An empty log with chunk 0 installed.
     pub(crate) fn new(name: Name, clock: Clock, limit: usize) -> Self {
-        let drop_panics = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let first = chunk::alloc::<T>(0, drop_panics.clone()).into_shared(
+        let tether = std::sync::Arc::new(Tether {
+            name: name.clone(),
+            drop_panics: Default::default(),
+        });
+        let first = chunk::alloc::<T>(0, tether.clone()).into_shared(
             // SAFETY: the chunk is not shared yet; no guard is needed.
             unsafe { epoch::unprotected() },
         );
@@ -212,7 +214,7 @@ impl<T: Send + Sync + 'static> Log<T> {
             head_chunk: CachePadded::new(Atomic::from(first)),
             tail_chunk: CachePadded::new(Atomic::from(first)),
             used: CachePadded::new(AtomicUsize::new(0)),
-            drop_panics,
+            tether,
             registry: Registry::new(),
             readable: Signal::new(),
             noticed: Signal::new(),
@@ -266,7 +268,9 @@ impl<T: Send + Sync + 'static> Log<T> {
 
     /// How many payload `Drop`s panicked when chunkq dropped removed items.
     pub(crate) fn drop_panics(&self) -> u64 {
-        self.drop_panics.load(std::sync::atomic::Ordering::Relaxed)
+        self.tether
+            .drop_panics
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether `close` has run.
@@ -336,9 +340,20 @@ impl<T: Send + Sync + 'static> Log<T> {
     }
 
     /// Publishes `item` at the sequence number `seq` that `reserve_seqs` gave
-    /// out, with its accounted `bytes` and enqueue time `at`.
+    /// out, with its accounted `bytes` and enqueue time `at`; then wakes
+    /// blocked readers. (The one-item case of [`Log::publish_all`], kept
+    /// apart: it is the hot path of every `push`.)
+    #[inline]
     pub(crate) fn publish(&self, seq: u64, item: Item<T>, bytes: usize, at: u64, guard: &Guard) {
-        self.publish_all(seq, std::iter::once((item, bytes)), at, guard);
+        let c = self.chunk_for_push(seq, guard);
+        // Relaxed: ordered before readers by the Release publication below;
+        // the load spares the contended RMW when a newer time is there.
+        if c.newest.load(Ordering::Relaxed) < at {
+            c.newest.fetch_max(at, Ordering::Relaxed);
+        }
+        // SAFETY: as in `publish_all`.
+        unsafe { c.slot(seq).write(item, bytes) };
+        self.readable.notify();
     }
 
     /// Publishes items at consecutive sequence numbers from `first` (all
@@ -379,7 +394,24 @@ impl<T: Send + Sync + 'static> Log<T> {
 
     /// The chunk for sequence number `seq`, reserved by the caller and not
     /// yet published.
+    #[inline]
     fn chunk_for_push<'g>(&self, seq: u64, guard: &'g Guard) -> &'g Chunk<T> {
+        // Acquire: pairs with the AcqRel CASes that move the hints.
+        let hint = self.tail_chunk.load(Ordering::Acquire, guard);
+        // SAFETY: see `chunk_for_push_slow`.
+        let c = unsafe { hint.deref() };
+        // The common case: the hint is our chunk, and ours is not its first
+        // slot (whose producer moves the hint and installs the next chunk).
+        if c.index == seq / Self::CAP && seq % Self::CAP != 0 {
+            return c;
+        }
+        self.chunk_for_push_slow(seq, guard)
+    }
+
+    /// [`Log::chunk_for_push`] when the hint is not (only) the answer.
+    #[cold]
+    #[inline(never)]
+    fn chunk_for_push_slow<'g>(&self, seq: u64, guard: &'g Guard) -> &'g Chunk<T> {
         let index = seq / Self::CAP;
         // Acquire: pairs with the AcqRel CASes that move the hints.
         let mut cur = self.tail_chunk.load(Ordering::Acquire, guard);
@@ -441,7 +473,7 @@ impl<T: Send + Sync + 'static> Log<T> {
         if !next.is_null() {
             return next;
         }
-        let fresh = chunk::alloc::<T>(c.index + 1, c.panics().clone());
+        let fresh = chunk::alloc::<T>(c.index + 1, c.tether().clone());
         // AcqRel: Release publishes the initialised chunk to the Acquire
         // loads of `next`; Acquire (on failure) sees the winner's chunk.
         match c.next.compare_exchange(
@@ -568,7 +600,31 @@ impl<T: Send + Sync + 'static> Log<T> {
 
     /// The chunk holding `seq` for `group`, or `None` if `head` has passed
     /// it or the chunk is not installed yet.
+    #[inline]
     fn locate<'g>(&self, group: &Group<T>, seq: u64, guard: &'g Guard) -> Option<&'g Chunk<T>> {
+        // Acquire: pairs with the AcqRel swap in `Group::set_hint`.
+        let hint = group.hint.load(Ordering::Acquire, guard);
+        // SAFETY: the hint owns a counted reference; a chunk it drops is
+        // destroyed only after a grace period, so it is alive under `guard`
+        // (linked or not: its slots are what they were when `head` passed
+        // them, or cleared, and `claim` sorts that out with `head`).
+        if let Some(c) = unsafe { hint.as_ref() } {
+            if c.index == seq / Self::CAP {
+                return Some(c);
+            }
+        }
+        self.locate_slow(group, seq, guard)
+    }
+
+    /// [`Log::locate`] when the group's hint is not the chunk: walks from
+    /// the hint or from `head_chunk`, and moves the hint.
+    #[inline(never)]
+    fn locate_slow<'g>(
+        &self,
+        group: &Group<T>,
+        seq: u64,
+        guard: &'g Guard,
+    ) -> Option<&'g Chunk<T>> {
         let index = seq / Self::CAP;
         // Acquire: pairs with the AcqRel CAS in `retire_chunks`.
         let first = self.head_chunk.load(Ordering::Acquire, guard);

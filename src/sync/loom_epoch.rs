@@ -44,7 +44,9 @@ loom::lazy_static! {
 /// epoch protocol provides are made explicit through `EPOCH`: a
 /// `Release` RMW here, before the function is queued, and an `AcqRel`
 /// RMW at every `pin` (an RMW reads the latest value, so it
-/// synchronizes with every deferral before it). So the thread that runs
+/// synchronizes with every deferral before it), and a `Release` RMW at
+/// every unpin (so what a thread did under a guard happens before the
+/// deferred functions that run once the guard is gone). So the thread that runs
 /// `f` (which pinned after the deferral) sees everything the deferring
 /// thread did before `defer`, and so does every thread that pins after
 /// a collection decided to run `f`: it cannot reach what `f` frees.
@@ -178,6 +180,12 @@ impl Drop for Guard {
         if self.unprotected {
             return;
         }
+        // Release: crossbeam's unpin is a Release store of the thread's
+        // epoch, which the collector reads before it frees anything; so
+        // everything done under this guard happens before a deferred
+        // function that runs after it (pairs with the AcqRel RMW in `pin`,
+        // which collects only once every guard is gone).
+        EPOCH.fetch_add(0, Ordering::Release);
         // Garbage waits for the next outermost `pin` (or teardown), as
         // in crossbeam-epoch.
         LIVE.with(|n| n.set(n.get() - 1));
@@ -317,6 +325,15 @@ impl<'g, T> Shared<'g, T> {
     /// Whether null.
     pub(crate) fn is_null(&self) -> bool {
         self.ptr.is_null()
+    }
+
+    /// The pointee, or `None` if null.
+    ///
+    /// # Safety
+    /// As crossbeam-epoch's `Shared::as_ref`.
+    pub(crate) unsafe fn as_ref(&self) -> Option<&'g T> {
+        // SAFETY: the caller's.
+        unsafe { self.ptr.as_ref() }
     }
 
     /// The pointee.

@@ -24,7 +24,7 @@
 //!   would fit).
 //! - Trimming (a step): with at least one group registered, release the
 //!   items below every group's cursor, up to the end of the head's
-//!   1000-item chunk. It runs when a read leaves a chunk (until nothing more
+//!   chunk (`Queue::chunk_capacity` items). It runs when a read leaves a chunk (until nothing more
 //!   goes), when a push finds the budget full, and at the start of
 //!   `expire_now` (until nothing more goes).
 //! - `expire_now`: after trimming, remove the longest prefix of items with
@@ -45,8 +45,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Items per chunk (`CHUNK_CAP` outside loom).
-pub const CHUNK: u64 = 1000;
 /// Most items one `try_recv_many` claims at once (`MAX_CLAIM` in log/mod.rs).
 pub const MAX_CLAIM: usize = 64;
 /// Deliveries an interpreter keeps alive at most (older ones are dropped).
@@ -398,12 +396,15 @@ pub struct Model {
     pub groups: Vec<MGroup>,
     /// Items removed so far: trimmed, expired, evicted.
     pub removed: [u64; 3],
+    /// Items per chunk (`Queue::chunk_capacity` of the queue it models).
+    pub chunk: u64,
 }
 
 impl Model {
     /// An empty model.
-    pub fn new(limit: usize, overflow: Overflow, ttl: Duration) -> Self {
+    pub fn new(limit: usize, overflow: Overflow, ttl: Duration, chunk: usize) -> Self {
         Self {
+            chunk: chunk as u64,
             limit,
             overflow,
             ttl: ttl.as_nanos() as u64,
@@ -451,7 +452,7 @@ impl Model {
 
     /// One past the last sequence number of the head's chunk.
     fn chunk_end(&self) -> u64 {
-        (self.head / CHUNK + 1) * CHUNK
+        (self.head / self.chunk + 1) * self.chunk
     }
 
     /// One trimming step.
@@ -554,13 +555,13 @@ impl Model {
             });
         }
         let n = (max.min(MAX_CLAIM) as u64)
-            .min((c / CHUNK + 1) * CHUNK - c)
+            .min((c / self.chunk + 1) * self.chunk - c)
             .min(self.tail - c);
         let from = (c - self.head) as usize;
         let items: Vec<MItem> = self.items.range(from..from + n as usize).cloned().collect();
         self.groups[g].cursor = c + n;
         self.groups[g].delivered += n;
-        if (c + n) % CHUNK == 0 {
+        if (c + n) % self.chunk == 0 {
             self.trim_all();
         }
         Ok(items)
@@ -749,10 +750,12 @@ impl Lane {
         ttl: Duration,
         env: &Env,
     ) -> Self {
+        let q = build(name, limit, overflow, ttl, &env.clock);
+        let chunk = q.chunk_capacity();
         Self {
             name,
-            q: Some(build(name, limit, overflow, ttl, &env.clock)),
-            m: Model::new(limit, overflow, ttl),
+            q: Some(q),
+            m: Model::new(limit, overflow, ttl, chunk),
             handles: Vec::new(),
             group_ids: Vec::new(),
             last_seq: Vec::new(),
