@@ -117,6 +117,7 @@ impl<T: Send + Sync + 'static> Engine<T> {
     /// `origin` is the previous history of a forwarded item (its UUID,
     /// creation time and events including the dequeue), `None` for a fresh
     /// one.
+    #[inline]
     fn envelope(
         &self,
         seq: u64,

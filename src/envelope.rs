@@ -414,6 +414,15 @@ impl<T> Item<T> {
             .map_or(self.created, Event::at_nanos)
     }
 
+    /// Whether dropping the envelope does anything: a payload that needs
+    /// dropping, or a forwarded history (a fresh one borrows its one
+    /// event's name and owns nothing). Lets the clearing of a removed range
+    /// skip the drop of plain items.
+    #[inline]
+    pub(crate) fn needs_drop(&self) -> bool {
+        std::mem::needs_drop::<T>() || matches!(self.history, History::Forwarded(_))
+    }
+
     /// The payload, dropping the rest of the envelope.
     pub(crate) fn into_payload(self) -> T {
         self.payload

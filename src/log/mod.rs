@@ -493,6 +493,7 @@ impl<T: Send + Sync + 'static> Log<T> {
     /// Reads up to `max` (>= 1) next items for `group`, in order, handing
     /// each to `sink` as a counted reference to its slot; returns how many,
     /// or why there are none. See [`Log::claim`].
+    #[inline]
     pub(crate) fn try_recv(
         &self,
         group: &Group<T>,
@@ -531,6 +532,7 @@ impl<T: Send + Sync + 'static> Log<T> {
     /// many, or why there are none. Claims them with one CAS on the cursor
     /// (at most `MAX_CLAIM` at a time, within one chunk). Waits for a slot
     /// that is reserved but not yet published, rather than skip it.
+    #[inline]
     fn claim(
         &self,
         group: &Group<T>,
