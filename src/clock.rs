@@ -226,3 +226,10 @@ pub(crate) fn system_nanos() -> u64 {
 pub(crate) fn to_system_time(nanos: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_nanos(nanos)
 }
+
+/// The inverse of [`to_system_time`]: nanoseconds since the Unix epoch,
+/// 0 for a time before it and `u64::MAX` past what fits (year 2554).
+pub(crate) fn from_system_time(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}

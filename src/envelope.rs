@@ -10,7 +10,7 @@
 //! log, every delivery} lets go of it.
 
 use crate::chunk::Held;
-use crate::clock::to_system_time;
+use crate::clock::{from_system_time, to_system_time};
 use std::fmt;
 use std::ops::Deref;
 use std::ptr::NonNull;
@@ -82,8 +82,25 @@ unsafe impl Send for Event {}
 unsafe impl Sync for Event {}
 
 impl Event {
+    /// An event, e.g. to rebuild the history of an item that crossed a
+    /// process boundary (see [`Envelope`] and [`crate::Queue::push_envelope`]).
+    /// Times before the Unix epoch are taken as the epoch.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chunkq::{Event, EventKind};
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// let at = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    /// let e = Event::new(EventKind::Dequeued, "orders", at);
+    /// assert_eq!((e.kind(), e.queue(), e.at()), (EventKind::Dequeued, "orders", at));
+    /// ```
+    pub fn new(kind: EventKind, queue: &str, at: SystemTime) -> Self {
+        Self::owned(kind, Name::from(queue), from_system_time(at))
+    }
+
     /// Builds an event that owns a count of `queue`.
-    pub(crate) fn new(kind: EventKind, queue: Name, at: u64) -> Self {
+    pub(crate) fn owned(kind: EventKind, queue: Name, at: u64) -> Self {
         let raw = Name::into_raw(queue).cast_mut();
         Self {
             // SAFETY: `Arc::into_raw` never returns null.
@@ -169,7 +186,7 @@ impl Event {
 
 impl Clone for Event {
     fn clone(&self) -> Self {
-        Self::new(self.kind, self.name(), self.at)
+        Self::owned(self.kind, self.name(), self.at)
     }
 }
 
@@ -548,7 +565,7 @@ impl<T> Delivery<T> {
         let queue = self
             .last_enqueue()
             .map_or_else(|| Name::from(""), Event::name);
-        Event::new(EventKind::Dequeued, queue, self.at)
+        Event::owned(EventKind::Dequeued, queue, self.at)
     }
 
     /// The payload by value, if no other consumer still holds this item;
@@ -573,6 +590,80 @@ impl<T> Delivery<T> {
             Err(item) => Err(Self { item, consumer, at }),
         }
     }
+}
+
+impl<T: Clone> Delivery<T> {
+    /// The item as an owned [`Envelope`]: its UUID, creation time, sequence
+    /// number, history *including this delivery's dequeue*, and a clone of
+    /// the payload. What to send to another process, whose
+    /// [`crate::Queue::push_envelope`] continues the history (the
+    /// cross-process counterpart of [`crate::Queue::forward`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chunkq::{EventKind, Queue};
+    /// let q: Queue<String> = Queue::new("a");
+    /// let c = q.subscribe();
+    /// let id = q.push("x".into()).unwrap();
+    /// let env = c.try_recv().unwrap().to_envelope();
+    /// assert_eq!((env.id, env.seq, env.payload.as_str()), (id, 0, "x"));
+    /// let kinds: Vec<_> = env.history.iter().map(|e| e.kind()).collect();
+    /// assert_eq!(kinds, [EventKind::Enqueued, EventKind::Dequeued]);
+    /// ```
+    pub fn to_envelope(&self) -> Envelope<T> {
+        let mut history = Vec::with_capacity(self.events().len() + 1);
+        history.extend_from_slice(self.events());
+        history.push(self.dequeue_event());
+        Envelope {
+            id: self.id(),
+            created: self.created(),
+            seq: self.seq(),
+            history,
+            payload: self.payload().clone(),
+        }
+    }
+}
+
+/// An item's envelope as a plain owned value: what crosses a process
+/// boundary. Made from a [`Delivery`] ([`Delivery::to_envelope`]), pushed
+/// with [`crate::Queue::push_envelope`], which keeps `id`, `created` and
+/// `history` and appends its own enqueue. With the `serde` feature it is
+/// `Serialize` and `Deserialize` when `T` is.
+///
+/// # Examples
+///
+/// ```
+/// use chunkq::{Envelope, EventKind, Queue};
+/// let a: Queue<u32> = Queue::new("a");
+/// let b: Queue<u32> = Queue::new("b");
+/// let (ca, cb) = (a.subscribe(), b.subscribe());
+/// let id = a.push(7).unwrap();
+/// let env: Envelope<u32> = ca.try_recv().unwrap().to_envelope();
+/// // ... sent to another process, and pushed there:
+/// assert_eq!(b.push_envelope(env).unwrap(), id);
+/// let d = cb.try_recv().unwrap();
+/// assert_eq!((d.id(), *d.payload()), (id, 7));
+/// let trail: Vec<_> = d.events().iter().map(|e| (e.kind(), e.queue())).collect();
+/// assert_eq!(trail, [
+///     (EventKind::Enqueued, "a"),
+///     (EventKind::Dequeued, "a"),
+///     (EventKind::Enqueued, "b"),
+/// ]);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Envelope<T> {
+    /// The item's UUID, kept across queues and processes.
+    pub id: Uuid,
+    /// When the item was first pushed anywhere.
+    pub created: SystemTime,
+    /// Its sequence number in the queue it was taken from (informational:
+    /// a queue it is pushed into gives it a new one).
+    pub seq: u64,
+    /// Everything that happened to it so far, oldest first.
+    pub history: Vec<Event>,
+    /// The user's value.
+    pub payload: T,
 }
 
 impl<T> Deref for Delivery<T> {

@@ -117,7 +117,7 @@ mod wait;
 pub use clock::Clock;
 pub use consumer::{Consumer, Missed, Notice, Notifications};
 pub use engine::Overflow;
-pub use envelope::{Delivery, Event, EventKind, Item};
+pub use envelope::{Delivery, Envelope, Event, EventKind, Item};
 pub use error::{
     ConfigError, PushBatchError, PushError, RecvError, RecvTimeoutError, TryRecvError,
 };

@@ -4,7 +4,7 @@
 use crate::clock::Clock;
 use crate::consumer::Consumer;
 use crate::engine::{Engine, Overflow};
-use crate::envelope::{Delivery, Name};
+use crate::envelope::{Delivery, Envelope, Name};
 use crate::error::{ConfigError, PushBatchError, PushError};
 use crate::group::Start;
 use crate::log::Log;
@@ -278,6 +278,51 @@ impl<T: Send + Sync + 'static> Queue<T> {
         self.shared().push(
             delivery.payload().clone(),
             Some((delivery.id(), delivery.created_nanos(), events)),
+        )
+    }
+
+    /// Pushes an item that arrives in its envelope, from another process or
+    /// another system ([`Delivery::to_envelope`] on the sending side): it
+    /// keeps its UUID, creation time and history, and gets this queue's
+    /// enqueue event appended and a new sequence number here (the
+    /// envelope's `seq` is not used). The history counts against the
+    /// budget, as for [`Queue::forward`].
+    ///
+    /// # Errors
+    /// As [`Queue::push`]; the error hands the payload back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chunkq::{Envelope, Event, EventKind, Queue, Uuid};
+    /// use std::time::SystemTime;
+    /// let q: Queue<&str> = Queue::new("import");
+    /// let c = q.subscribe();
+    /// let id = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001);
+    /// let created = SystemTime::now();
+    /// let env = Envelope {
+    ///     id,
+    ///     created,
+    ///     seq: 41,
+    ///     history: vec![Event::new(EventKind::Enqueued, "remote", created)],
+    ///     payload: "hello",
+    /// };
+    /// assert_eq!(q.push_envelope(env).unwrap(), id);
+    /// let d = c.try_recv().unwrap();
+    /// assert_eq!((d.id(), d.seq(), d.events().len()), (id, 0, 2));
+    /// assert_eq!(d.events()[1].queue(), "import");
+    /// ```
+    pub fn push_envelope(&self, envelope: Envelope<T>) -> Result<Uuid, PushError<T>> {
+        let Envelope {
+            id,
+            created,
+            history,
+            payload,
+            ..
+        } = envelope;
+        self.shared().push(
+            payload,
+            Some((id, crate::clock::from_system_time(created), history)),
         )
     }
 
