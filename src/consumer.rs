@@ -107,6 +107,25 @@ impl<T: Send + Sync + 'static> Consumer<T> {
         .map_err(recv_error)
     }
 
+    /// The sequence number this consumer's group started at: where its
+    /// [`Start`] put it, raised to the oldest item retained at that moment
+    /// if what it asked for was already gone (those items are not owed, so
+    /// not counted in [`Consumer::missed`]; a `Start::Seq(n)` that finds
+    /// them gone lost `start_seq() - n`). Clones share it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chunkq::{Queue, Start};
+    /// let q: Queue<u8> = Queue::new("a");
+    /// q.push_batch([1, 2, 3]).unwrap();
+    /// assert_eq!(q.subscribe_from(Start::Latest).start_seq(), 3);
+    /// assert_eq!(q.subscribe_from(Start::Seq(2)).start_seq(), 2);
+    /// ```
+    pub fn start_seq(&self) -> u64 {
+        self.shared.log.start_seq(&self.group)
+    }
+
     /// The borrowed read path: takes up to `max` available items without
     /// blocking and lends each, in order, to `f` by reference; returns how
     /// many. No reference count is taken per item and no [`Delivery`] is

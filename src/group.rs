@@ -31,6 +31,13 @@ pub(crate) const JOINING: u64 = 1 << 63;
 
 /// Where a new consumer starts reading.
 ///
+/// A consumer is owed the items from its start position on: items that
+/// left the queue before it subscribed are not counted as missed. When the
+/// position asked for is already gone (below the oldest retained item), the
+/// consumer starts at the oldest retained item instead, and
+/// [`crate::Consumer::start_seq`] tells where it actually started, so the
+/// gap is exact: `start_seq() - n` items of a `Seq(n)` were gone.
+///
 /// # Examples
 ///
 /// ```
@@ -50,6 +57,36 @@ pub enum Start {
     Oldest,
     /// After the newest item: only items pushed from now on.
     Latest,
+    /// At sequence number `n` (Kafka's seek to an offset): the oldest
+    /// retained item if `n` is already gone, and a later one than the
+    /// newest if `n` is not pushed yet (the items before `n` are skipped).
+    ///
+    /// ```
+    /// use chunkq::{Queue, Start};
+    /// let q: Queue<u8> = Queue::new("a");
+    /// q.push_batch([10, 11, 12]).unwrap();
+    /// let c = q.subscribe_from(Start::Seq(1));
+    /// assert_eq!((c.start_seq(), *c.try_recv().unwrap().payload()), (1, 11));
+    /// ```
+    Seq(u64),
+    /// At the first retained item, in sequence order, enqueued into this
+    /// queue at or after the given time (Kafka's seek by timestamp); after
+    /// the newest item if there is none. A push still in flight at that
+    /// point is taken as new enough (it is never skipped).
+    ///
+    /// ```
+    /// use chunkq::{Clock, Queue, Start};
+    /// use std::time::Duration;
+    /// let clock = Clock::manual();
+    /// let q: Queue<u8> = Queue::builder("a").clock(clock.clone()).build().unwrap();
+    /// q.push(1).unwrap();
+    /// clock.advance(Duration::from_secs(5));
+    /// let since = clock.now();
+    /// q.push(2).unwrap();
+    /// let c = q.subscribe_from(Start::Since(since));
+    /// assert_eq!(*c.try_recv().unwrap().payload(), 2);
+    /// ```
+    Since(std::time::SystemTime),
 }
 
 /// Why a consumer never read some items.
@@ -70,8 +107,12 @@ pub(crate) struct Group<T> {
     /// Next sequence number to read, or `JOINING | 0` while registering. On
     /// its own cache line: clones CAS it on every read.
     pub(crate) cursor: CachePadded<AtomicU64>,
-    /// Where the group asked to start.
+    /// Where the group asked to start (`Since` already resolved to a
+    /// `Seq` by `Log::register`).
     pub(crate) start: Start,
+    /// The position `Log::join` gave the cursor, `JOINING` until then
+    /// (written by the thread whose join CAS won).
+    pub(crate) first: AtomicU64,
     /// Running total of items this group missed by expiry.
     pub(crate) expired: AtomicU64,
     /// Running total of items this group missed by eviction.
@@ -104,6 +145,7 @@ impl<T> Group<T> {
             id: crate::id::uuid_v7(),
             cursor: CachePadded::new(AtomicU64::new(JOINING)),
             start,
+            first: AtomicU64::new(JOINING),
             expired: AtomicU64::new(0),
             evicted: AtomicU64::new(0),
             pending_expired: AtomicU64::new(0),

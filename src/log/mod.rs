@@ -66,9 +66,10 @@
 //!   every group of `P`'s snapshot has `c >= h`. A group not in the
 //!   snapshot was published after `P`'s registry load, still `JOINING`, and
 //!   took its first position from a `head` load made after that
-//!   publication ([`Log::join`]), hence after `P` loaded `hw`; `head` still
-//!   held `hw` at `P`'s claim (the CAS succeeded), so that position is
-//!   `>= h`. Either way no cursor is below `h`, and `[h, h1)` is `P`'s.
+//!   publication ([`Log::join`]: every start, `Start::Seq` and `Since`
+//!   included, is raised to that `head`), hence after `P` loaded `hw`;
+//!   `head` still held `hw` at `P`'s claim (the CAS succeeded), so that
+//!   position is `>= h`. Either way no cursor is below `h`, and `[h, h1)` is `P`'s.
 //! - *Trimming* (`Consumed`) claims only when every group of its snapshot
 //!   has `c >= h1`; a group registering concurrently may start at `h`, and
 //!   `[h, h1)` is then `Consumed` for it, which counts nothing (it starts
@@ -699,11 +700,58 @@ impl<T: Send + Sync + 'static> Log<T> {
 
     /// Registers a new group and gives it its start position.
     pub(crate) fn register(&self, start: Start) -> Arc<Group<T>> {
+        // A time becomes a sequence number first; `join` raises it to `head`
+        // as read after the registration, as it does any `Seq`.
+        let start = match start {
+            Start::Since(t) => Start::Seq(self.first_since(crate::clock::from_system_time(t))),
+            other => other,
+        };
         let group = Arc::new(Group::new(start));
         let guard = epoch::pin();
         self.registry.add(group.clone(), &guard);
         self.join(&group);
         group
+    }
+
+    /// The first retained sequence number whose item was enqueued at or
+    /// after `t` (ns), or reserved but not yet published (never skipped);
+    /// `tail` if none. Whole chunks whose newest enqueue is older than `t`
+    /// are skipped without opening their items.
+    fn first_since(&self, t: u64) -> u64 {
+        let guard = epoch::pin();
+        let h = self.head_seq();
+        let (tail, _) = self.tail_seq();
+        // Acquire: pairs with the AcqRel CAS in `retire_chunks`.
+        let mut cur = self.head_chunk.load(Ordering::Acquire, &guard);
+        // SAFETY: `head_chunk` is never null; it and its successors, loaded
+        // under `guard`, are freed (if ever) after `guard` is dropped.
+        while let Some(c) = unsafe { cur.as_ref() } {
+            let from = h.max(c.start());
+            let to = tail.min(c.end());
+            if from >= tail {
+                break;
+            }
+            if from < to {
+                let published = c.published_until(from, to);
+                // Relaxed: every `fetch_max` of `newest` happened before a
+                // publication `published_until` loaded with Acquire.
+                let all_older = published == to && c.newest.load(Ordering::Relaxed) < t;
+                if !all_older {
+                    for seq in from..to {
+                        let slot = c.slot(seq);
+                        // A push in flight, or an item new enough.
+                        // SAFETY: seen published under `guard`, at or above
+                        // `head` as loaded after pinning, so not yet cleared.
+                        if !slot.is_published() || unsafe { slot.item() }.enqueued_nanos() >= t {
+                            return seq;
+                        }
+                    }
+                }
+            }
+            // Acquire: pairs with the install CAS in `next_chunk`.
+            cur = c.next.load(Ordering::Acquire, &guard);
+        }
+        tail
     }
 
     /// Replaces a `JOINING` cursor by its start position, read now, i.e.
@@ -717,14 +765,39 @@ impl<T: Send + Sync + 'static> Log<T> {
         }
         let h = self.head_seq();
         let pos = match group.start {
-            Start::Oldest => h,
+            // `Since` is resolved to a `Seq` by `register`.
+            Start::Oldest | Start::Since(_) => h,
             // Loaded after `head`, so not below it.
             Start::Latest => self.tail_seq().0.max(h),
+            // Never below `head` (what is gone is not owed), and below the
+            // cursor flag bits.
+            Start::Seq(n) => n.min(SEQ_MASK).max(h),
         };
         // SeqCst: see `move_cursor`. Failure means another thread joined it.
-        let _ = group
+        if group
             .cursor
-            .compare_exchange(c, pos, Ordering::SeqCst, Ordering::SeqCst);
+            .compare_exchange(c, pos, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            // Release: pairs with the Acquire load in `Log::start_seq`.
+            group.first.store(pos, Ordering::Release);
+        }
+    }
+
+    /// Where `group`'s cursor started (see `Consumer::start_seq`). The join
+    /// is done when `register` returns, but the thread whose CAS won may
+    /// not have recorded the position yet: wait for it (a few instructions
+    /// away, no user code).
+    pub(crate) fn start_seq(&self, group: &Group<T>) -> u64 {
+        let mut spin = Spin::new();
+        loop {
+            // Acquire: pairs with the Release store in `join`.
+            let first = group.first.load(Ordering::Acquire);
+            if first & JOINING == 0 {
+                return first;
+            }
+            spin.wait();
+        }
     }
 
     /// Moves `group`'s cursor up to `head` if it lies below, counting what
