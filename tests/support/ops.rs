@@ -460,7 +460,8 @@ impl Model {
         let Some(min) = self.registered().map(|g| g.cursor).min() else {
             return 0;
         };
-        let min = min.min(self.chunk_end());
+        // Not past `tail`: a `Start::Seq` cursor may lie ahead of it.
+        let min = min.min(self.chunk_end()).min(self.tail);
         if min > self.head {
             self.remove_to(min, Cause::Consumed)
         } else {
@@ -627,6 +628,15 @@ impl Model {
         let pos = match start {
             Start::Oldest => self.head,
             Start::Latest => self.tail.max(self.head),
+            Start::Seq(n) => n.min((1 << 62) - 1).max(self.head),
+            Start::Since(t) => {
+                let t = nanos(t);
+                self.items
+                    .iter()
+                    .find(|i| i.enq >= t)
+                    .map_or(self.tail, |i| i.seq)
+                    .max(self.head)
+            }
         };
         self.groups.push(MGroup {
             start: pos,
@@ -642,7 +652,9 @@ impl Model {
 
     /// `Consumer::lag` of group `g`.
     pub fn lag(&self, g: usize) -> u64 {
-        self.tail - self.groups[g].cursor.max(self.head)
+        // A `Start::Seq` cursor may lie ahead of `tail`: no lag.
+        self.tail
+            .saturating_sub(self.groups[g].cursor.max(self.head))
     }
 }
 
@@ -929,8 +941,19 @@ impl Lane {
     /// Subscribes a new group.
     pub fn subscribe(&mut self, latest: bool) {
         let start = if latest { Start::Latest } else { Start::Oldest };
+        self.subscribe_from(start);
+    }
+
+    /// Subscribes a new group at `start`, checking where it started.
+    pub fn subscribe_from(&mut self, start: Start) {
         let c = self.queue().subscribe_from(start);
         let g = self.m.subscribe(start);
+        assert_eq!(
+            c.start_seq(),
+            self.m.groups[g].start,
+            "{}: start_seq",
+            self.name
+        );
         assert!(
             !self.group_ids.contains(&c.id()),
             "consumer ids are distinct"
@@ -1170,7 +1193,8 @@ impl Lane {
             );
             assert_eq!(
                 mg.delivered + mg.expired + mg.evicted + lag,
-                m.tail - mg.start,
+                // A `Start::Seq` group may start ahead of `tail`.
+                m.tail.saturating_sub(mg.start),
                 "{name}: group {g} accounting"
             );
         }
@@ -1191,7 +1215,7 @@ impl Lane {
             let mg = &self.m.groups[*g];
             assert_eq!(
                 mg.delivered + mg.expired + mg.evicted,
-                self.m.tail - mg.start,
+                self.m.tail.saturating_sub(mg.start),
                 "{}: group {g}: delivered + missed == pushed since its start",
                 self.name
             );
@@ -1288,6 +1312,10 @@ pub enum Op {
     DropHeld(u8),
     /// Forward a kept delivery into its own queue.
     Forward(u8),
+    /// A new independent consumer at `Start::Seq(x % (tail + 8))` (`false`:
+    /// positions gone, retained and not pushed yet) or at
+    /// `Start::Since(now - x ms)` (`true`).
+    SubscribeAt(u16, bool),
 }
 
 /// The settings of a run.
@@ -1406,6 +1434,14 @@ fn apply(env: &mut Env, lane: &mut Lane, held: &mut Vec<Held>, op: &Op) {
             lane.read(env, h.into(), Read::Drain);
         }
         Op::Subscribe(latest) => lane.subscribe(latest),
+        Op::SubscribeAt(x, since) => {
+            let start = if since {
+                Start::Since(env.clock.now() - Duration::from_millis(u64::from(x)))
+            } else {
+                Start::Seq(u64::from(x) % (lane.m.tail + 8))
+            };
+            lane.subscribe_from(start);
+        }
         Op::CloneConsumer(h) => lane.clone_handle(h.into()),
         Op::DropConsumer(h) => lane.drop_handle(h.into()),
         Op::Recv(h, k) => match lane.recv(env, h.into()) {
