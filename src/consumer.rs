@@ -536,6 +536,7 @@ impl<T: Send + Sync + 'static> fmt::Debug for Consumer<T> {
 /// assert_eq!(m.total(), 5);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Missed {
     /// Items whose TTL ran out before this consumer read them.
     pub expired: u64,
@@ -566,6 +567,7 @@ impl Missed {
 /// assert_eq!(n.total(), 1);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Notice {
     /// Items that expired unread since the previous notice.
     pub expired: u64,

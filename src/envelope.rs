@@ -36,6 +36,7 @@ pub(crate) type Name = std::sync::Arc<str>;
 /// assert_eq!(d.dequeue_event().kind(), EventKind::Dequeued);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum EventKind {
     /// The item was pushed into a queue.
     Enqueued,
@@ -652,6 +653,7 @@ impl<T: Clone> Delivery<T> {
 /// ]);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Envelope<T> {
     /// The item's UUID, kept across queues and processes.
     pub id: Uuid,

@@ -95,8 +95,116 @@
 //! A reader that reaches a slot whose producer reserved it but has not
 //! published it yet waits for it (spinning, then yielding, then sleeping in
 //! short steps); it never skips it.
+//!
+//! # Cargo features
+//! None is on by default.
+//!
+//! - `get-size2`: `Builder::get_size2` sizes payloads with the
+//!   `get-size2` crate's `GetSize` trait.
+//! - `serde`: `Serialize` and `Deserialize` for [`Envelope`] (when its
+//!   payload type has them), [`Event`], [`EventKind`], [`Missed`] and
+//!   [`Notice`], so that an envelope can cross a process boundary:
+//!   [`Delivery::to_envelope`], serialize, send, deserialize,
+//!   [`Queue::push_envelope`].
+//!
+//! With `serde`, an envelope has this shape (shown as JSON; this is part of
+//! the crate's stable interface). The UUID is written as uuid's serde
+//! support writes it (a hyphenated string in human-readable formats, 16
+//! bytes in the others); times are serde's `SystemTime`: seconds and
+//! nanoseconds since the Unix epoch. Events are `{kind, queue, at}`, with
+//! `kind` either `"Enqueued"` or `"Dequeued"`. Serializing a `SystemTime`
+//! before the epoch fails with an error (serde's rule), which only a
+//! hand-built `Envelope` or `Notice` can hold; an [`Event`]'s time never
+//! is.
+//!
+//! ```
+//! # #[cfg(feature = "serde")] {
+//! use chunkq::{Envelope, Event, EventKind, Uuid};
+//! use std::time::{Duration, UNIX_EPOCH};
+//!
+//! let created = UNIX_EPOCH + Duration::new(1_700_000_000, 250_000_000);
+//! let env = Envelope {
+//!     id: Uuid::from_u128(0x018b_cfe5_6800_7000_8000_0000_0000_002a),
+//!     created,
+//!     seq: 41,
+//!     history: vec![
+//!         Event::new(EventKind::Enqueued, "orders", created),
+//!         Event::new(EventKind::Dequeued, "orders", created + Duration::from_millis(3)),
+//!     ],
+//!     payload: "build #7".to_string(),
+//! };
+//! let json = serde_json::to_string_pretty(&env).unwrap();
+//! assert_eq!(json, r#"{
+//!   "id": "018bcfe5-6800-7000-8000-00000000002a",
+//!   "created": {
+//!     "secs_since_epoch": 1700000000,
+//!     "nanos_since_epoch": 250000000
+//!   },
+//!   "seq": 41,
+//!   "history": [
+//!     {
+//!       "kind": "Enqueued",
+//!       "queue": "orders",
+//!       "at": {
+//!         "secs_since_epoch": 1700000000,
+//!         "nanos_since_epoch": 250000000
+//!       }
+//!     },
+//!     {
+//!       "kind": "Dequeued",
+//!       "queue": "orders",
+//!       "at": {
+//!         "secs_since_epoch": 1700000000,
+//!         "nanos_since_epoch": 253000000
+//!       }
+//!     }
+//!   ],
+//!   "payload": "build #7"
+//! }"#);
+//! let back: Envelope<String> = serde_json::from_str(&json).unwrap();
+//! assert_eq!(back, env);
+//! # }
+//! ```
+//!
+//! The whole trip, from a queue in one process to a queue in another:
+//!
+//! ```
+//! # #[cfg(feature = "serde")] {
+//! use chunkq::{Envelope, EventKind, Missed, Notice, Queue};
+//!
+//! let a: Queue<String> = Queue::new("a");
+//! let ca = a.subscribe();
+//! let id = a.push("job".to_string()).unwrap();
+//! let wire = serde_json::to_string(&ca.try_recv().unwrap().to_envelope()).unwrap();
+//!
+//! // ... in the other process:
+//! let b: Queue<String> = Queue::new("b");
+//! let cb = b.subscribe();
+//! let env: Envelope<String> = serde_json::from_str(&wire).unwrap();
+//! b.push_envelope(env).unwrap();
+//! let d = cb.try_recv().unwrap();
+//! assert_eq!((d.id(), d.payload().as_str()), (id, "job"));
+//! let trail: Vec<_> = d.events().iter().map(|e| (e.kind(), e.queue())).collect();
+//! assert_eq!(trail, [
+//!     (EventKind::Enqueued, "a"),
+//!     (EventKind::Dequeued, "a"),
+//!     (EventKind::Enqueued, "b"),
+//! ]);
+//!
+//! // Missed counts and notices serialize too (for metrics, say).
+//! let m = Missed { expired: 2, evicted: 1 };
+//! assert_eq!(serde_json::to_string(&m).unwrap(), r#"{"expired":2,"evicted":1}"#);
+//! let n = Notice { expired: 0, evicted: 1, at: std::time::UNIX_EPOCH };
+//! assert_eq!(
+//!     serde_json::to_string(&n).unwrap(),
+//!     r#"{"expired":0,"evicted":1,"at":{"secs_since_epoch":0,"nanos_since_epoch":0}}"#,
+//! );
+//! assert_eq!(serde_json::to_string(&EventKind::Dequeued).unwrap(), r#""Dequeued""#);
+//! # }
+//! ```
 
 #![deny(unsafe_op_in_unsafe_fn)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 mod chunk;
@@ -109,6 +217,8 @@ mod group;
 mod id;
 mod log;
 mod queue;
+#[cfg(feature = "serde")]
+mod serde_impls;
 mod size;
 mod sweeper;
 mod sync;
