@@ -13,7 +13,7 @@ use uuid::Uuid;
 /// Implemented for the primitives, `String`, `Vec<T>`, `Box<T>`, `Box<[T]>`,
 /// `Arc<T>`, `Option<T>`, tuples, arrays and [`Uuid`]. A type that owns
 /// nothing on the heap can opt in with an empty impl (the default is 0). With
-/// the `get-size2` feature, [`crate::Builder::get_size2`] sizes any
+/// the `get-size2` feature, `Builder::get_size2` sizes any
 /// `get_size2::GetSize` type instead; [`crate::Builder::sizer`] takes a
 /// closure for anything else.
 ///
