@@ -53,6 +53,9 @@ pub(crate) struct Engine<T> {
     pub(crate) overflow: Overflow,
     /// Heap-size estimate of a payload.
     pub(crate) sizer: SizeFn<T>,
+    /// Pushes refused with `PushError::Full` (for `Queue::stats`). A plain
+    /// std atomic: a statistic, touched only on the refusal path.
+    pub(crate) refused: std::sync::atomic::AtomicU64,
 }
 
 /// Accounted bytes of an item beyond its payload's heap size and history:
@@ -155,7 +158,12 @@ impl<T: Send + Sync + 'static> Engine<T> {
         match self.make_room(bytes, &guard) {
             Ok(()) => {}
             Err(true) => return Err(PushError::Closed(payload)),
-            Err(false) => return Err(PushError::Full(payload)),
+            Err(false) => {
+                // Relaxed: a statistic.
+                self.refused
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Err(PushError::Full(payload));
+            }
         }
         let Some(seq) = log.reserve_seqs(1, &guard) else {
             log.unreserve(bytes);

@@ -106,6 +106,15 @@
 //!   [`Notice`], so that an envelope can cross a process boundary:
 //!   [`Delivery::to_envelope`], serialize, send, deserialize,
 //!   [`Queue::push_envelope`].
+//! - `metrics`: `Queue::report_metrics` reports [`Queue::stats`] through the
+//!   `metrics` facade (gauges `chunkq_len`, `chunkq_memory_used_bytes`,
+//!   `chunkq_memory_limit_bytes`, `chunkq_oldest_age_seconds`,
+//!   `chunkq_groups`, `chunkq_group_lag`, `chunkq_group_members`; counters
+//!   `chunkq_pushed_total`, `chunkq_refused_total`, `chunkq_released_total`,
+//!   `chunkq_expired_total`, `chunkq_evicted_total` and
+//!   `chunkq_group_missed_total` with `cause` = `expired` / `evicted`; labels
+//!   `queue` and, per group, `group`), and the sweeper thread reports after
+//!   every sweep.
 //!
 //! With `serde`, an envelope has this shape (shown as JSON; this is part of
 //! the crate's stable interface). The UUID is written as uuid's serde
@@ -216,10 +225,13 @@ mod error;
 mod group;
 mod id;
 mod log;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod queue;
 #[cfg(feature = "serde")]
 mod serde_impls;
 mod size;
+mod stats;
 mod sweeper;
 mod sync;
 mod wait;
@@ -236,6 +248,7 @@ pub use queue::{
     Builder, DEFAULT_MEMORY_LIMIT, DEFAULT_SWEEP_INTERVAL, DEFAULT_TTL, FnSizer, Queue, TraitSizer,
 };
 pub use size::EstimateSize;
+pub use stats::{GroupStats, Stats};
 pub use uuid::Uuid;
 
 /// Entry points of white-box loom models (`loom-tests/`); only under

@@ -9,6 +9,7 @@ use crate::error::{ConfigError, PushBatchError, PushError};
 use crate::group::Start;
 use crate::log::Log;
 use crate::size::{EstimateSize, SizeFn};
+use crate::stats::Stats;
 use crate::sync::{Arc, epoch};
 use std::fmt;
 use std::marker::PhantomData;
@@ -481,6 +482,54 @@ impl<T: Send + Sync + 'static> Queue<T> {
         self.shared().log.used()
     }
 
+    /// A snapshot of the queue's state and counters, and of every consumer
+    /// group: see [`Stats`]. Each figure is read atomically, the snapshot as
+    /// a whole is not (a push racing with it may show in one figure and not
+    /// in another). Cursors left behind by a removal are caught up first,
+    /// so the groups' missed totals are exact as of the call (as
+    /// [`Consumer::missed`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chunkq::Queue;
+    /// let q: Queue<u32> = Queue::new("jobs");
+    /// let c = q.subscribe();
+    /// q.push_batch([1, 2, 3]).unwrap();
+    /// c.try_recv().unwrap();
+    /// let s = q.stats();
+    /// assert_eq!((s.len, s.pushed, s.refused), (3, 3, 0));
+    /// assert_eq!(s.groups.len(), 1);
+    /// assert_eq!((s.groups[0].id, s.groups[0].members, s.groups[0].lag), (c.id(), 1, 2));
+    /// assert!(s.oldest_age.is_some());
+    /// ```
+    pub fn stats(&self) -> Stats {
+        crate::stats::snapshot(self.shared())
+    }
+
+    /// Reports [`Queue::stats`] through the `metrics` facade to the
+    /// installed recorder: gauges and counters labelled with the queue's
+    /// name (and per group its UUID); the table of metric names is in the
+    /// crate docs' "Cargo features" section. The sweeper thread also
+    /// reports after every sweep. Feature `metrics`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "metrics")] {
+    /// let q: chunkq::Queue<u8> = chunkq::Queue::new("orders");
+    /// q.push(1).unwrap();
+    /// // With a recorder installed (metrics-exporter-prometheus, ...), this
+    /// // sets chunkq_len{queue="orders"} to 1, and so on.
+    /// q.report_metrics();
+    /// # }
+    /// ```
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn report_metrics(&self) {
+        crate::metrics::report(&self.stats());
+    }
+
     /// Items per chunk of the log: a power of two from 32 to 1024, chosen
     /// from the size of the envelope with its payload inline (about 64 KiB
     /// of slots per chunk). Chunks are allocated whole, so an empty queue
@@ -762,6 +811,7 @@ impl<T: Send + Sync + 'static, S> Builder<T, S> {
             ttl: u64::try_from(self.ttl.as_nanos()).unwrap_or(u64::MAX),
             overflow: self.overflow,
             sizer,
+            refused: Default::default(),
         });
         let sweeper = match self.sweep_interval {
             None => None,

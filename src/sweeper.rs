@@ -57,6 +57,9 @@ impl Sweeper {
                         // keeps background expiry alive whatever happens.
                         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                             shared.sweep();
+                            // The `metrics` feature: a report per sweep.
+                            #[cfg(feature = "metrics")]
+                            crate::metrics::report(&crate::stats::snapshot(&shared));
                         }));
                         next = due();
                         stopped = lock.lock().unwrap_or_else(|e| e.into_inner());

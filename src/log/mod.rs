@@ -174,6 +174,11 @@ pub(crate) struct Log<T> {
     /// dropped removed items (caught, see `chunk::drop_contained`), shared
     /// with every chunk: their items may outlive the log.
     tether: std::sync::Arc<Tether>,
+    /// Items removed so far, by cause (`Cause as usize`: released after
+    /// every group read them, expired, evicted), for `Queue::stats`. Plain
+    /// std atomics: statistics that order nothing, added once per removal
+    /// step (a range), never per item.
+    removed: [std::sync::atomic::AtomicU64; 3],
     /// The consumer groups.
     pub(crate) registry: Registry<T>,
     /// Wakes consumers blocked in `recv`.
@@ -216,6 +221,7 @@ impl<T: Send + Sync + 'static> Log<T> {
             tail_chunk: CachePadded::new(Atomic::from(first)),
             used: CachePadded::new(AtomicUsize::new(0)),
             tether,
+            removed: Default::default(),
             registry: Registry::new(),
             readable: Signal::new(),
             noticed: Signal::new(),
@@ -265,6 +271,51 @@ impl<T: Send + Sync + 'static> Log<T> {
     /// Accounted bytes in use.
     pub(crate) fn used(&self) -> usize {
         self.used.load(Ordering::Relaxed)
+    }
+
+    /// Items removed so far with `cause`.
+    pub(crate) fn removed(&self, cause: Cause) -> u64 {
+        self.removed[cause as usize].load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Counts `n` items removed with `cause` (see `removed`).
+    fn count_removed(&self, cause: Cause, n: u64) {
+        // Relaxed: a statistic.
+        self.removed[cause as usize].fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Enqueue time (ns) of the oldest retained item, `None` if nothing is
+    /// retained; a push still in flight there counts as enqueued `now`.
+    pub(crate) fn oldest_enqueued(&self, now: u64) -> Option<u64> {
+        let guard = epoch::pin();
+        let h = self.head_seq();
+        if h >= self.tail_seq().0 {
+            return None;
+        }
+        // Acquire: pairs with the AcqRel CAS in `retire_chunks`.
+        let mut cur = self.head_chunk.load(Ordering::Acquire, &guard);
+        // SAFETY: `head_chunk` and its successors, loaded under `guard`,
+        // are freed (if ever) after `guard` is dropped.
+        while let Some(c) = unsafe { cur.as_ref() } {
+            if c.index == h / Self::CAP {
+                let slot = c.slot(h);
+                if !slot.is_published() {
+                    // In flight, or removed meanwhile (then a younger item
+                    // is the oldest): either way, about now.
+                    return Some(now);
+                }
+                // SAFETY: seen published under `guard`, at `head` as loaded
+                // after pinning, so not yet cleared.
+                return Some(unsafe { slot.item() }.enqueued_nanos());
+            }
+            if c.index > h / Self::CAP {
+                break;
+            }
+            // Acquire: pairs with the install CAS in `next_chunk`.
+            cur = c.next.load(Ordering::Acquire, &guard);
+        }
+        // `head` moved past the chunks we walked: about now.
+        Some(now)
     }
 
     /// How many payload `Drop`s panicked when chunkq dropped removed items.

@@ -90,6 +90,7 @@ impl<T: Send + Sync + 'static> Log<T> {
                 // SAFETY: we took this reference just above.
                 unsafe { Chunk::release(cur, guard) };
             } else {
+                self.count_removed(cause, h1 - h);
                 self.detach(chunk, h, h1, guard);
                 if cause != Cause::Consumed {
                     // Cursors may now lie below `head`: blocked notice

@@ -1,0 +1,114 @@
+//! The `metrics` feature: `Queue::report_metrics` records the figures of
+//! `Queue::stats` as gauges and counters, labelled by queue (and group).
+#![cfg(feature = "metrics")]
+
+use chunkq::{Clock, Queue};
+use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// What `report_metrics` recorded: (name, sorted labels) -> value.
+fn recorded(q: &Queue<u64>) -> HashMap<(String, Vec<(String, String)>), DebugValue> {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || q.report_metrics());
+    snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .map(|(key, _, _, value)| {
+            let key = key.key();
+            let mut labels: Vec<(String, String)> = key
+                .labels()
+                .map(|l| (l.key().to_string(), l.value().to_string()))
+                .collect();
+            labels.sort();
+            ((key.name().to_string(), labels), value)
+        })
+        .collect()
+}
+
+fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut v: Vec<_> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    v.sort();
+    v
+}
+
+fn gauge(v: &DebugValue) -> f64 {
+    match v {
+        DebugValue::Gauge(g) => g.into_inner(),
+        other => panic!("not a gauge: {other:?}"),
+    }
+}
+
+fn counter(v: &DebugValue) -> u64 {
+    match v {
+        DebugValue::Counter(c) => *c,
+        other => panic!("not a counter: {other:?}"),
+    }
+}
+
+#[test]
+fn the_report_matches_the_stats() {
+    let clock = Clock::manual();
+    let q: Queue<u64> = Queue::builder("metered")
+        .clock(clock.clone())
+        .ttl(Duration::from_secs(1))
+        .sweep_interval(None)
+        .build()
+        .unwrap();
+    let c = q.subscribe();
+    q.push_batch(0..10).unwrap();
+    clock.advance(Duration::from_secs(2));
+    q.push_batch(10..13).unwrap();
+    assert_eq!(q.expire_now(), 10);
+    c.try_recv().unwrap();
+    let m = recorded(&q);
+    let queue = labels(&[("queue", "metered")]);
+    let get = |name: &str| &m[&(name.to_string(), queue.clone())];
+    assert_eq!(gauge(get("chunkq_len")), 3.0);
+    assert_eq!(
+        gauge(get("chunkq_memory_used_bytes")),
+        q.memory_used() as f64
+    );
+    assert_eq!(
+        gauge(get("chunkq_memory_limit_bytes")),
+        q.memory_limit() as f64
+    );
+    assert_eq!(gauge(get("chunkq_oldest_age_seconds")), 0.0);
+    assert_eq!(gauge(get("chunkq_groups")), 1.0);
+    assert_eq!(counter(get("chunkq_pushed_total")), 13);
+    assert_eq!(counter(get("chunkq_expired_total")), 10);
+    assert_eq!(counter(get("chunkq_evicted_total")), 0);
+    assert_eq!(counter(get("chunkq_refused_total")), 0);
+    assert_eq!(counter(get("chunkq_released_total")), 0);
+    let id = c.id().to_string();
+    let group = labels(&[("queue", "metered"), ("group", &id)]);
+    assert_eq!(gauge(&m[&("chunkq_group_lag".into(), group.clone())]), 2.0);
+    assert_eq!(
+        gauge(&m[&("chunkq_group_members".into(), group.clone())]),
+        1.0
+    );
+    let missed = |cause: &str| {
+        let l = labels(&[("queue", "metered"), ("group", &id), ("cause", cause)]);
+        counter(&m[&("chunkq_group_missed_total".into(), l)])
+    };
+    assert_eq!((missed("expired"), missed("evicted")), (10, 0));
+}
+
+#[test]
+fn two_queues_report_under_their_own_names() {
+    let a: Queue<u64> = Queue::new("metered-a");
+    let b: Queue<u64> = Queue::new("metered-b");
+    a.push(1).unwrap();
+    b.push_batch([1, 2]).unwrap();
+    let ma = recorded(&a);
+    let mb = recorded(&b);
+    let len = |m: &HashMap<_, _>, q: &str| {
+        gauge(&m[&("chunkq_len".to_string(), labels(&[("queue", q)]))])
+    };
+    assert_eq!((len(&ma, "metered-a"), len(&mb, "metered-b")), (1.0, 2.0));
+}
