@@ -107,6 +107,25 @@ impl<T: Send + Sync + 'static> Consumer<T> {
         .map_err(recv_error)
     }
 
+    /// Whether the queue is closed: [`crate::Queue::close`] was called, or
+    /// the last `Queue` handle dropped (no producer is left). Retained items
+    /// can still be read; `try_recv` says `Closed` once they are.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: chunkq::Queue<u8> = chunkq::Queue::new("a");
+    /// let c = q.subscribe();
+    /// q.push(1).unwrap();
+    /// drop(q); // the last producer handle
+    /// assert!(c.is_closed());
+    /// assert_eq!(*c.try_recv().unwrap().payload(), 1);
+    /// assert!(c.try_recv().is_err());
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        self.shared.log.is_closed()
+    }
+
     /// The sequence number this consumer's group started at: where its
     /// [`Start`] put it, raised to the oldest item retained at that moment
     /// if what it asked for was already gone (those items are not owed, so

@@ -246,6 +246,7 @@ pub use error::{
 pub use group::Start;
 pub use queue::{
     Builder, DEFAULT_MEMORY_LIMIT, DEFAULT_SWEEP_INTERVAL, DEFAULT_TTL, FnSizer, Queue, TraitSizer,
+    WeakQueue,
 };
 pub use size::EstimateSize;
 pub use stats::{GroupStats, Stats};

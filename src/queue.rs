@@ -67,6 +67,66 @@ pub struct Queue<T: Send + Sync + 'static> {
     handle: std::sync::Arc<Handle<T>>,
 }
 
+/// A handle to a queue that does not keep it open ([`Queue::downgrade`]):
+/// for registries, caches and callbacks that should not hold a queue alive.
+/// Cheap to clone, `Send + Sync`.
+///
+/// # Examples
+///
+/// ```
+/// use chunkq::Queue;
+/// let q: Queue<u32> = Queue::new("a");
+/// let c = q.subscribe();
+/// let weak = q.downgrade();
+/// let w2 = weak.clone();
+/// std::thread::spawn(move || {
+///     if let Some(q) = w2.upgrade() {
+///         q.push(7).unwrap();
+///     }
+/// })
+/// .join()
+/// .unwrap();
+/// assert_eq!(*c.try_recv().unwrap().payload(), 7);
+/// drop(q); // the last strong handle: the queue closes
+/// assert!(weak.upgrade().is_none());
+/// assert!(c.try_recv().is_err());
+/// ```
+pub struct WeakQueue<T: Send + Sync + 'static> {
+    /// The shared handle, not counted: a `Queue` while one lives.
+    handle: std::sync::Weak<Handle<T>>,
+}
+
+impl<T: Send + Sync + 'static> WeakQueue<T> {
+    /// A `Queue` handle, if another one still lives.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: chunkq::Queue<u8> = chunkq::Queue::new("a");
+    /// let weak = q.downgrade();
+    /// assert_eq!(weak.upgrade().unwrap().name(), "a");
+    /// ```
+    pub fn upgrade(&self) -> Option<Queue<T>> {
+        self.handle.upgrade().map(|handle| Queue { handle })
+    }
+}
+
+impl<T: Send + Sync + 'static> Clone for WeakQueue<T> {
+    fn clone(&self) -> Self {
+        Self {
+            handle: self.handle.clone(),
+        }
+    }
+}
+
+impl<T: Send + Sync + 'static> fmt::Debug for WeakQueue<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WeakQueue")
+            .field("alive", &(self.handle.strong_count() > 0))
+            .finish()
+    }
+}
+
 /// What all `Queue` clones share; dropping it closes the queue and stops the
 /// sweeper (which holds only the `Engine`, never this, so it cannot keep the
 /// queue alive).
@@ -438,6 +498,52 @@ impl<T: Send + Sync + 'static> Queue<T> {
     /// ```
     pub fn is_closed(&self) -> bool {
         self.shared().log.is_closed()
+    }
+
+    /// A handle that does not keep the queue open: [`WeakQueue::upgrade`]
+    /// gives a `Queue` back while another `Queue` handle lives, `None`
+    /// once the last one dropped (the queue then closed and its sweeper
+    /// stopped, as without the weak handle).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: chunkq::Queue<u8> = chunkq::Queue::new("a");
+    /// let weak = q.downgrade();
+    /// weak.upgrade().unwrap().push(1).unwrap();
+    /// drop(q);
+    /// assert!(weak.upgrade().is_none());
+    /// ```
+    pub fn downgrade(&self) -> WeakQueue<T> {
+        WeakQueue {
+            handle: std::sync::Arc::downgrade(&self.handle),
+        }
+    }
+
+    /// Blocks until no consumer is subscribed (every `Consumer` handle of
+    /// every group dropped), or `timeout` passes; returns whether none is.
+    /// A producer's way to learn that nobody listens any more (tokio's
+    /// `Sender::closed`); it returns at once if none is subscribed now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let q: chunkq::Queue<u8> = chunkq::Queue::new("a");
+    /// let c = q.subscribe();
+    /// assert!(!q.wait_unsubscribed(Duration::from_millis(1)));
+    /// let t = std::thread::spawn(move || drop(c));
+    /// assert!(q.wait_unsubscribed(Duration::from_secs(60)));
+    /// t.join().unwrap();
+    /// ```
+    pub fn wait_unsubscribed(&self, timeout: Duration) -> bool {
+        let log = &self.shared().log;
+        // The last handle of a group deregisters it (a SeqCst store of the
+        // registry), then notifies `noticed`: the eventcount's protocol
+        // (`wait.rs`) with `consumer_count`'s SeqCst load as the re-check.
+        let deadline = std::time::Instant::now().checked_add(timeout);
+        log.noticed
+            .wait_until(|| self.consumer_count() == 0, deadline)
     }
 
     /// How many payload `Drop`s panicked when chunkq dropped items it had
