@@ -235,7 +235,12 @@ impl<T> Chunk<T> {
     #[inline]
     pub(crate) fn slot(&self, seq: u64) -> &Slot<T> {
         debug_assert!(seq >= self.start() && seq < self.end());
-        &self.slots[(seq % Self::CAP) as usize]
+        let i = (seq % Self::CAP) as usize;
+        debug_assert_eq!(self.slots.len(), Self::CAP as usize);
+        // SAFETY: `slots` has `CAP` entries (`new`), and `i < CAP`. (The
+        // bounds check this skips showed in the profiles: a slot is looked
+        // up four or five times per item.)
+        unsafe { self.slots.get_unchecked(i) }
     }
 
     /// The queue's tether, for a new chunk.

@@ -84,11 +84,11 @@ impl<T: Send + Sync + 'static> Consumer<T> {
     /// assert_eq!(*c.try_recv().unwrap().payload(), 5);
     /// ```
     pub fn try_recv(&self) -> Result<Delivery<T>, TryRecvError> {
-        let mut out = None;
-        self.claim(1, |item, at| {
-            out = Some(Delivery::new(item, self.group.id, at))
-        })?;
-        out.ok_or(TryRecvError::Empty)
+        let log = &self.shared.log;
+        match log.try_recv_one(&self.group) {
+            Ok(item) => Ok(Delivery::new(item, self.group.id, log.clock.now_nanos())),
+            Err(nothing) => Err(recv_error(nothing)),
+        }
     }
 
     /// Claims up to `max` items and hands each to `sink` with the dequeue

@@ -92,7 +92,7 @@
 //! itself is freed later, when the epoch collector runs and the last delivery
 //! of the item is dropped.
 
-use crate::chunk::{self, Chunk, Held, Slot, Tether};
+use crate::chunk::{self, Chunk, Held, Tether};
 use crate::clock::Clock;
 use crate::envelope::{Item, Name};
 use crate::group::{Cause, Group, JOINING, Registry, Start};
@@ -545,21 +545,34 @@ impl<T: Send + Sync + 'static> Log<T> {
     /// Reads up to `max` (>= 1) next items for `group`, in order, handing
     /// each to `sink` as a counted reference to its slot; returns how many,
     /// or why there are none. See [`Log::claim`].
-    #[inline]
     pub(crate) fn try_recv(
         &self,
         group: &Group<T>,
         max: usize,
         mut sink: impl FnMut(Held<T>),
     ) -> Result<usize, Nothing> {
-        self.claim(group, max, |chunk, slot| {
-            // SAFETY: `claim` hands out a slot that it saw published after
-            // this call's guard was pinned, while the guard is still held:
-            // the log's count of a removed slot is released only by a
-            // clearing deferred after `head` passed it, which runs after the
-            // guard is gone. So the count is >= 1 (even if `head` has passed
-            // the slot since the claim), and we take our own.
-            sink(unsafe { Held::acquire(chunk, slot) })
+        self.claim(group, max, |chunk, from, n| {
+            for seq in from..from + n as u64 {
+                // SAFETY: see `try_recv_one`.
+                sink(unsafe { Held::acquire(chunk, chunk.slot(seq)) });
+            }
+            n
+        })
+    }
+
+    /// Reads the next item for `group` as a counted reference to its slot,
+    /// or says why there is none: [`Log::try_recv`] for one item, without
+    /// the sink (the path of every `Consumer::try_recv`).
+    #[inline]
+    pub(crate) fn try_recv_one(&self, group: &Group<T>) -> Result<Held<T>, Nothing> {
+        self.claim(group, 1, |chunk, seq, _| {
+            // SAFETY: `claim` hands out slots that it saw published after
+            // its guard was pinned, while the guard is still held: the log's
+            // count of a removed slot is released only by a clearing
+            // deferred after `head` passed it, which runs after the guard is
+            // gone. So the count is >= 1 (even if `head` has passed the slot
+            // since the claim), and we take our own.
+            unsafe { Held::acquire(chunk, chunk.slot(seq)) }
         })
     }
 
@@ -574,23 +587,30 @@ impl<T: Send + Sync + 'static> Log<T> {
         max: usize,
         mut f: impl FnMut(&Item<T>),
     ) -> Result<usize, Nothing> {
-        // SAFETY: as in `try_recv`, the item is alive while `claim`'s guard
-        // is held, and the reference does not escape `f`.
-        self.claim(group, max, |_, slot| f(unsafe { slot.item() }))
+        self.claim(group, max, |chunk, from, n| {
+            for seq in from..from + n as u64 {
+                // SAFETY: as in `try_recv_one`, the item is alive while
+                // `claim`'s guard is held, and the reference does not escape
+                // `f`.
+                f(unsafe { chunk.slot(seq).item() });
+            }
+            n
+        })
     }
 
     /// Claims up to `max` (>= 1) next items for `group`, in order, and
-    /// hands each item's chunk and slot to `sink` while still pinned; returns how
-    /// many, or why there are none. Claims them with one CAS on the cursor
-    /// (at most `MAX_CLAIM` at a time, within one chunk). Waits for a slot
-    /// that is reserved but not yet published, rather than skip it.
+    /// hands their chunk, first sequence number and count to `take` while
+    /// still pinned; returns what `take` made, or why there are none.
+    /// Claims them with one CAS on the cursor (at most `MAX_CLAIM` at a
+    /// time, within one chunk). Waits for a slot that is reserved but not
+    /// yet published, rather than skip it.
     #[inline]
-    fn claim(
+    fn claim<R>(
         &self,
         group: &Group<T>,
         max: usize,
-        mut sink: impl FnMut(&Chunk<T>, &Slot<T>),
-    ) -> Result<usize, Nothing> {
+        take: impl FnOnce(&Chunk<T>, u64, usize) -> R,
+    ) -> Result<R, Nothing> {
         let guard = epoch::pin();
         let mut spin = Spin::new();
         loop {
@@ -639,16 +659,14 @@ impl<T: Send + Sync + 'static> Log<T> {
             {
                 continue;
             }
-            for seq in c..c + n as u64 {
-                // Each slot was published after we pinned `guard`, which is
-                // still held (see `try_recv` for why its item is alive).
-                sink(chunk, chunk.slot(seq));
-            }
+            // Each slot was published after we pinned `guard`, which is
+            // still held (see `try_recv_one` for why its item is alive).
+            let taken = take(chunk, c, n);
             if (c + n as u64) % Self::CAP == 0 {
                 // We left a chunk: release what every group has read.
                 while self.trim_step(&guard) > 0 {}
             }
-            return Ok(n);
+            return Ok(taken);
         }
     }
 
