@@ -83,13 +83,21 @@ impl<T: Send + Sync + 'static> Engine<T> {
     /// first release what every consumer has read, then refuse (`Reject`) or
     /// evict the oldest items (`DropOldest`). `Err(true)` means closed,
     /// `Err(false)` full.
+    #[inline]
     fn make_room(&self, bytes: usize, guard: &epoch::Guard) -> Result<(), bool> {
+        if self.log.try_reserve(bytes) {
+            return Ok(());
+        }
+        self.make_room_slow(bytes, guard)
+    }
+
+    /// [`Engine::make_room`] when the bytes do not fit at once.
+    #[cold]
+    #[inline(never)]
+    fn make_room_slow(&self, bytes: usize, guard: &epoch::Guard) -> Result<(), bool> {
         let log = &self.log;
         if bytes > log.limit {
             return Err(false);
-        }
-        if log.try_reserve(bytes) {
-            return Ok(());
         }
         let mut spin = Spin::new();
         loop {
@@ -143,6 +151,7 @@ impl<T: Send + Sync + 'static> Engine<T> {
     }
 
     /// The push path: budget, sequence number, envelope, publication.
+    #[inline]
     pub(crate) fn push(
         &self,
         payload: T,
