@@ -141,7 +141,7 @@ fn spawn_producers(q: &Queue<Tagged>, producers: u32, per: u64) -> Vec<thread::J
 }
 
 /// Two producers, two independent consumers and a group of two clones, over
-/// several chunks (1000 items each). Nothing is lost: every group gets every
+/// several chunks (`chunk_capacity` items each). Nothing is lost: every group gets every
 /// item exactly once, in order, and misses nothing.
 ///
 /// Under Miri, where each operation of a multi-threaded run costs
@@ -562,4 +562,64 @@ fn missed_is_final_when_recv_reports_closed() {
             c.missed()
         );
     }
+}
+
+/// Deliveries held across the removal of their items and the drop of their
+/// queue: the inline slot's owner count, the chunk reference a cleared slot
+/// leaves to its last delivery (released on another thread here), moving a
+/// payload out of a cleared slot (`try_into_payload`), and enqueue events
+/// that borrow the queue's name from the chunk (cloned and turned into an
+/// envelope after the queue is gone). Every payload is dropped once.
+#[test]
+fn deliveries_and_events_outlive_their_items_and_queue() {
+    let n = size(400, 24);
+    let q: Queue<String> = Queue::builder("outlive")
+        .memory_limit(4096)
+        .overflow(Overflow::DropOldest)
+        .sweep_interval(None)
+        .build()
+        .unwrap();
+    let c = q.subscribe();
+    let mut held = Vec::new();
+    for i in 0..n {
+        q.push(format!("item-{i}")).unwrap();
+        // Keep every item this consumer can still get; the pushes evict
+        // the older ones under it.
+        while let Ok(d) = c.try_recv() {
+            held.push(d);
+        }
+    }
+    assert!(held.len() as u64 >= n / 2, "{} of {n}", held.len());
+    let events: Vec<_> = held.iter().map(|d| d.events()[0].clone()).collect();
+    let envelope = held[0].to_envelope();
+    drop(q);
+    // Half the deliveries drop on another thread (last owner of a cleared
+    // slot: it drops the payload and releases the chunk reference there).
+    let second_half = held.split_off(held.len() / 2);
+    let dropper = thread::spawn(move || {
+        let mut names = 0;
+        for d in second_half {
+            names += usize::from(d.queue() == "outlive");
+        }
+        names
+    });
+    // The other half: the payload moved out of its slot where possible.
+    let mut moved = 0;
+    for d in held {
+        match d.try_into_payload() {
+            Ok(p) => {
+                assert!(p.starts_with("item-"));
+                moved += 1;
+            }
+            Err(d) => assert!(d.payload().starts_with("item-")),
+        }
+    }
+    assert!(dropper.join().unwrap() > 0);
+    assert!(moved > 0, "cleared slots hand their payload out");
+    drop(c);
+    for e in &events {
+        assert_eq!(e.queue(), "outlive");
+    }
+    assert_eq!(envelope.history[0].queue(), "outlive");
+    assert_eq!(envelope.history.len(), 2);
 }
