@@ -229,7 +229,8 @@ pub use consumer::{Consumer, Missed, Notice, Notifications};
 pub use engine::Overflow;
 pub use envelope::{Delivery, Envelope, Event, EventKind, Item};
 pub use error::{
-    ConfigError, PushBatchError, PushError, RecvError, RecvTimeoutError, TryRecvError,
+    ConfigError, PushBatchError, PushError, PushTimeoutError, RecvError, RecvTimeoutError,
+    TryRecvError,
 };
 pub use group::Start;
 pub use queue::{
