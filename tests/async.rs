@@ -11,7 +11,7 @@
 
 mod common;
 
-use chunkq::{Clock, Consumer, Overflow, PushError, PushTimeoutError, Queue, RecvError, Start};
+use chunkq::{Clock, Consumer, Overflow, PushError, Queue, RecvError};
 use common::{item_bytes, size, within_patience};
 use futures_core::Stream;
 use std::future::{Future, poll_fn};
@@ -336,7 +336,7 @@ fn push_async_waits_for_a_slow_consumer_on_three_executors() {
             assert!(q.memory_used() <= q.memory_limit());
         })
     };
-    run("push_async, current-thread", |f| current_thread(f));
+    run("push_async, current-thread", current_thread);
     run("push_async, multi-thread", |f| {
         multi_thread(async { tokio::spawn(f).await.unwrap() })
     });
@@ -471,110 +471,6 @@ fn push_async_never_waits_under_drop_oldest() {
 }
 
 #[test]
-fn push_timeout_hands_the_payload_back_on_timeout_and_on_close() {
-    within_patience("push_timeout", || {
-        let q = tiny("timeout", 2);
-        let _c = q.subscribe(); // reads nothing
-        while q.push(0).is_ok() {}
-        // Nobody makes room: the time runs out.
-        match q.push_timeout(7, Duration::from_millis(5)) {
-            Err(PushTimeoutError::Timeout(v)) => assert_eq!(v, 7),
-            other => panic!("{other:?}"),
-        }
-        match q.push_timeout(8, Duration::ZERO) {
-            Err(e) => {
-                assert!(e.is_timeout());
-                assert_eq!(e.into_inner(), 8);
-            }
-            other => panic!("{other:?}"),
-        }
-        // A close ends the wait at once, whatever the timeout.
-        let closer = thread::spawn({
-            let q = q.clone();
-            move || {
-                thread::sleep(Duration::from_millis(5));
-                q.close();
-            }
-        });
-        match q.push_timeout(9, Duration::from_secs(3600)) {
-            Err(PushTimeoutError::Closed(v)) => assert_eq!(v, 9),
-            other => panic!("{other:?}"),
-        }
-        closer.join().unwrap();
-        // Closed already.
-        assert!(matches!(
-            q.push_timeout(10, Duration::from_secs(1)),
-            Err(PushTimeoutError::Closed(10))
-        ));
-        // Larger than the whole budget: refused at once.
-        let big: Queue<Vec<u8>> = Queue::builder("big-t").memory_limit(1000).build().unwrap();
-        match big.push_timeout(vec![0; 4000], Duration::from_secs(3600)) {
-            Err(PushTimeoutError::Full(v)) => assert_eq!(v.len(), 4000),
-            other => panic!("{other:?}"),
-        }
-    });
-}
-
-#[test]
-fn push_timeout_waits_for_readers_threads() {
-    // Blocking backpressure: four producer threads through a 3-item budget,
-    // two consumer groups reading at their own pace. Nothing refused,
-    // nothing lost, each group sees every item.
-    let per = size(2_000) as u64;
-    within_patience("push_timeout backpressure", move || {
-        let q = tiny("threads", 3);
-        let readers: Vec<_> = (0..2)
-            .map(|_| {
-                let c = q.subscribe();
-                thread::spawn(move || {
-                    let mut got: Vec<u64> = c.iter().map(|d| *d.payload()).collect();
-                    got.sort_unstable();
-                    got
-                })
-            })
-            .collect();
-        let producers: Vec<_> = (0..4)
-            .map(|p| {
-                let q = q.clone();
-                thread::spawn(move || {
-                    for i in 0..per {
-                        q.push_timeout(p * per + i, Duration::from_secs(3600))
-                            .unwrap();
-                    }
-                })
-            })
-            .collect();
-        for p in producers {
-            p.join().unwrap();
-        }
-        q.close();
-        for r in readers {
-            assert_eq!(r.join().unwrap(), (0..4 * per).collect::<Vec<_>>());
-        }
-    });
-}
-
-#[test]
-fn room_appears_when_a_lagging_consumer_leaves() {
-    // One group read everything, the other nothing: trimming waits for the
-    // laggard. Dropping it makes room, and the waiting push goes through.
-    within_patience("room on deregistration", || {
-        let q = tiny("leave", 3);
-        let fast = q.subscribe();
-        let slow = q.subscribe();
-        while q.push(0).is_ok() {}
-        while fast.try_recv().is_ok() {}
-        let waiter = thread::spawn({
-            let q = q.clone();
-            move || q.push_timeout(1, Duration::from_secs(3600))
-        });
-        thread::sleep(Duration::from_millis(5)); // let it wait (or not)
-        drop(slow);
-        assert!(waiter.join().unwrap().is_ok());
-    });
-}
-
-#[test]
 fn room_appears_when_items_expire() {
     within_patience("room on expiry", || {
         let clock = Clock::manual();
@@ -598,21 +494,37 @@ fn room_appears_when_items_expire() {
 }
 
 #[test]
-fn room_appears_when_a_latest_consumer_joins() {
-    // No consumer: nothing is trimmed. A `Start::Latest` consumer has read
-    // nothing and is owed nothing retained, so once it joins, trimming may
-    // release everything; the waiting push goes through.
-    within_patience("room on join", || {
-        let q = tiny("join", 3);
-        while q.push(0).is_ok() {}
-        let waiter = thread::spawn({
-            let q = q.clone();
-            move || q.push_timeout(1, Duration::from_secs(3600))
+fn an_async_reader_paces_push_timeout_threads() {
+    // The blocking producer side against an async reader: the reads that
+    // wake the producers (through the `room` signal) come from futures.
+    let per = size(2_000) as u64;
+    within_patience("push_timeout + recv_async", move || {
+        let q = tiny("mixed", 2);
+        let c = q.subscribe();
+        let producers: Vec<_> = (0..2)
+            .map(|p| {
+                let q = q.clone();
+                thread::spawn(move || {
+                    for i in 0..per {
+                        q.push_timeout(p * per + i, Duration::from_secs(3600))
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        let closer = thread::spawn(move || {
+            for p in producers {
+                p.join().unwrap();
+            }
+            q.close();
         });
-        thread::sleep(Duration::from_millis(5));
-        let c = q.subscribe_from(Start::Latest);
-        assert!(waiter.join().unwrap().is_ok());
-        assert_eq!(*c.try_recv().unwrap().payload(), 1);
+        let mut got =
+            multi_thread(
+                async move { tokio::spawn(async move { drain(&c).await }).await.unwrap() },
+            );
+        closer.join().unwrap();
+        got.sort_unstable();
+        assert_eq!(got, (0..2 * per).collect::<Vec<_>>());
     });
 }
 
