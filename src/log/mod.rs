@@ -40,8 +40,9 @@
 //!    producer is mid-push (invariant 6).
 //! 3. *Finish*: give the bytes of `[h, h1)` back, hand the clearing of its
 //!    slots (and the drop of the items) to the epoch collector, wake blocked
-//!    notice receivers (one load when none waits), and unlink chunks that
-//!    lie wholly below `head`.
+//!    notice receivers and (trims and expiries) producers waiting for room
+//!    (one load each when none waits), and unlink chunks that lie wholly
+//!    below `head`.
 //!
 //! A cursor left below `head` is moved, and its misses counted, lazily: by
 //! its group's next read (`try_recv` finds `c < head`), by `missed()` and
