@@ -188,8 +188,9 @@ pub(crate) struct Log<T> {
     /// notify it). Notified where room may appear: a trim or an expiry gave
     /// bytes back (`advance`), a read moved a cursor that sat at `head` (so
     /// a trim may now release what every group has read: `claim`), a group
-    /// joined (`register`) or left (`Consumer`'s drop), and `close`. Not on
-    /// the push path.
+    /// joined (`register`) or left (`Consumer`'s drop), and `close`. Never
+    /// by a push that fits the budget (only a push that trims, like any
+    /// trim, notifies it).
     pub(crate) room: Signal,
 }
 
