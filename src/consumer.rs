@@ -12,8 +12,16 @@ use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
 use crate::group::{Group, Start};
 use crate::log::Nothing;
 use crate::sync::{Arc, Ordering};
+#[cfg(feature = "async")]
+use crate::wait::{AsyncWait, Next};
 use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
+#[cfg(feature = "async")]
+use std::{
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
+};
 use uuid::Uuid;
 
 /// A reader of a queue. Every consumer made by [`crate::Queue::subscribe`]
@@ -364,6 +372,89 @@ impl<T: Send + Sync + 'static> Consumer<T> {
         }
     }
 
+    /// Waits (asynchronously) until an item arrives or the queue is closed
+    /// and drained: the async [`Consumer::recv`], runtime-agnostic. A
+    /// producer wakes a waiting future the way it wakes a parked thread
+    /// (see `Signal` in `wait.rs`), and pays one load when nobody waits.
+    ///
+    /// Cancel-safe: an item is claimed only inside the poll that returns
+    /// it, so dropping the future (a losing `select!` branch, a timeout)
+    /// never loses an item; the next receive gets it.
+    ///
+    /// # Errors
+    /// [`RecvError`] once the queue is closed and this consumer has read
+    /// everything.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures_executor::block_on(async {
+    /// let q: chunkq::Queue<u8> = chunkq::Queue::new("a");
+    /// let c = q.subscribe();
+    /// let p = q.clone();
+    /// std::thread::spawn(move || p.push(9).unwrap());
+    /// assert_eq!(*c.recv_async().await.unwrap().payload(), 9);
+    /// q.close();
+    /// assert!(c.recv_async().await.is_err());
+    /// # });
+    /// ```
+    #[cfg(feature = "async")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+    pub fn recv_async(
+        &self,
+    ) -> impl std::future::Future<Output = Result<Delivery<T>, RecvError>> + Send + '_ {
+        RecvAsync {
+            consumer: self,
+            wait: AsyncWait::new(),
+        }
+    }
+
+    /// This consumer as a [`Stream`](futures_core::Stream) of its items,
+    /// which ends when the queue is closed and this consumer has read
+    /// everything: the async [`Consumer::iter`]. It owns the consumer; to
+    /// keep one, stream a clone (`c.clone().into_stream()`: a member of the
+    /// same group, sharing the cursor). Cancel-safe like
+    /// [`Consumer::recv_async`]: an item is claimed only in the poll that
+    /// yields it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures_executor::block_on(async {
+    /// use futures_core::Stream;
+    /// use std::pin::pin;
+    ///
+    /// let q: chunkq::Queue<u32> = chunkq::Queue::new("a");
+    /// let mut items = pin!(q.subscribe().into_stream());
+    /// q.push_batch([1, 2, 3]).unwrap();
+    /// q.close();
+    /// let mut sum = 0;
+    /// while let Some(d) = std::future::poll_fn(|cx| items.as_mut().poll_next(cx)).await {
+    ///     sum += *d.payload();
+    /// }
+    /// assert_eq!(sum, 6);
+    /// # });
+    /// ```
+    #[cfg(feature = "async")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+    pub fn into_stream(self) -> impl futures_core::Stream<Item = Delivery<T>> + Send + Unpin {
+        ConsumerStream {
+            consumer: self,
+            wait: AsyncWait::new(),
+        }
+    }
+
+    /// One try of an async receive: the item, `None` for closed and
+    /// drained, or wait for the `readable` signal.
+    #[cfg(feature = "async")]
+    fn try_recv_step(&self) -> Result<Option<Delivery<T>>, Next> {
+        match self.try_recv() {
+            Ok(d) => Ok(Some(d)),
+            Err(TryRecvError::Closed) => Ok(None),
+            Err(TryRecvError::Empty) => Err(Next::Wait),
+        }
+    }
+
     /// An iterator over the items available now (stops at the first
     /// `Empty` or `Closed`).
     ///
@@ -521,6 +612,9 @@ impl<T: Send + Sync + 'static> Drop for Consumer<T> {
             self.shared.log.deregister(&self.group);
             // No more notices: wake `Notifications::recv_timeout` waiters.
             self.shared.log.noticed.notify();
+            // The group no longer holds trimming back: wake producers
+            // waiting for room (the change is the registry's SeqCst swap).
+            self.shared.log.room.notify();
         }
     }
 }
@@ -723,6 +817,201 @@ impl<T: Send + Sync + 'static> Notifications<T> {
     /// ```
     pub fn try_iter(&self) -> impl Iterator<Item = Notice> + '_ {
         std::iter::from_fn(|| self.try_recv())
+    }
+
+    /// One try of a wait for a notice, as in `recv_timeout`: a notice, or
+    /// `None` once nothing is pending and the queue is closed or every
+    /// consumer handle of the group dropped; else wait for `noticed`.
+    #[cfg(feature = "async")]
+    fn try_notice_step(&self) -> Result<Option<Notice>, Next> {
+        if let Some(n) = self.try_recv() {
+            return Ok(Some(n));
+        }
+        if self.shared.log.is_closed() || self.group.handles.load(Ordering::SeqCst) == 0 {
+            // One more look: a notice counted just before the end.
+            return Ok(self.try_recv());
+        }
+        Err(Next::Wait)
+    }
+
+    /// Waits (asynchronously) for a notice: the async
+    /// [`Notifications::recv_timeout`] without a timeout (put it in a
+    /// `select!` with a timer for one). `None` as soon as no notice is
+    /// pending and the queue is closed or every [`Consumer`] handle of this
+    /// group dropped. Cancel-safe: a notice is taken only in the poll that
+    /// returns it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures_executor::block_on(async {
+    /// use chunkq::{Overflow, Queue};
+    /// let q: Queue<u64> = Queue::builder("a").memory_limit(600).overflow(Overflow::DropOldest).build().unwrap();
+    /// let c = q.subscribe();
+    /// let notices = c.notifications();
+    /// for i in 0..20 { q.push(i).unwrap(); } // evicts unread items
+    /// let n = notices.recv_async().await.unwrap();
+    /// assert_eq!(n.evicted, c.missed().evicted);
+    /// q.close();
+    /// assert!(notices.recv_async().await.is_none());
+    /// # });
+    /// ```
+    #[cfg(feature = "async")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+    pub fn recv_async(&self) -> impl std::future::Future<Output = Option<Notice>> + Send + '_ {
+        NoticeAsync {
+            notifications: self,
+            wait: AsyncWait::new(),
+        }
+    }
+
+    /// These notifications as a [`Stream`](futures_core::Stream) of
+    /// [`Notice`]s, which ends when [`Notifications::recv_async`] would
+    /// return `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures_executor::block_on(async {
+    /// use chunkq::{Overflow, Queue};
+    /// use futures_core::Stream;
+    /// use std::pin::pin;
+    ///
+    /// let q: Queue<u64> = Queue::builder("a").memory_limit(600).overflow(Overflow::DropOldest).build().unwrap();
+    /// let c = q.subscribe();
+    /// let mut notices = pin!(c.notifications().into_stream());
+    /// for i in 0..20 { q.push(i).unwrap(); }
+    /// q.close();
+    /// let mut evicted = 0;
+    /// while let Some(n) = std::future::poll_fn(|cx| notices.as_mut().poll_next(cx)).await {
+    ///     evicted += n.evicted;
+    /// }
+    /// assert_eq!(evicted, c.missed().evicted);
+    /// # });
+    /// ```
+    #[cfg(feature = "async")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+    pub fn into_stream(self) -> impl futures_core::Stream<Item = Notice> + Send + Unpin {
+        NoticeStream {
+            notifications: self,
+            wait: AsyncWait::new(),
+        }
+    }
+}
+
+/// The future of [`Consumer::recv_async`].
+#[cfg(feature = "async")]
+struct RecvAsync<'a, T: Send + Sync + 'static> {
+    /// The consumer.
+    consumer: &'a Consumer<T>,
+    /// The wait on the log's `readable` signal.
+    wait: AsyncWait,
+}
+
+#[cfg(feature = "async")]
+impl<T: Send + Sync + 'static> Future for RecvAsync<'_, T> {
+    type Output = Result<Delivery<T>, RecvError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let consumer = this.consumer;
+        this.wait
+            .poll(&consumer.shared.log.readable, cx, || {
+                consumer.try_recv_step()
+            })
+            .map(|d| d.ok_or(RecvError))
+    }
+}
+
+#[cfg(feature = "async")]
+impl<T: Send + Sync + 'static> Drop for RecvAsync<'_, T> {
+    fn drop(&mut self) {
+        self.wait.finish(&self.consumer.shared.log.readable);
+    }
+}
+
+/// The stream of [`Consumer::into_stream`].
+#[cfg(feature = "async")]
+struct ConsumerStream<T: Send + Sync + 'static> {
+    /// The consumer, owned.
+    consumer: Consumer<T>,
+    /// The wait on the log's `readable` signal.
+    wait: AsyncWait,
+}
+
+#[cfg(feature = "async")]
+impl<T: Send + Sync + 'static> futures_core::Stream for ConsumerStream<T> {
+    type Item = Delivery<T>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Delivery<T>>> {
+        let this = self.get_mut();
+        let consumer = &this.consumer;
+        this.wait.poll(&consumer.shared.log.readable, cx, || {
+            consumer.try_recv_step()
+        })
+    }
+}
+
+#[cfg(feature = "async")]
+impl<T: Send + Sync + 'static> Drop for ConsumerStream<T> {
+    fn drop(&mut self) {
+        self.wait.finish(&self.consumer.shared.log.readable);
+    }
+}
+
+/// The future of [`Notifications::recv_async`].
+#[cfg(feature = "async")]
+struct NoticeAsync<'a, T: Send + Sync + 'static> {
+    /// The receiver.
+    notifications: &'a Notifications<T>,
+    /// The wait on the log's `noticed` signal.
+    wait: AsyncWait,
+}
+
+#[cfg(feature = "async")]
+impl<T: Send + Sync + 'static> Future for NoticeAsync<'_, T> {
+    type Output = Option<Notice>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Notice>> {
+        let this = self.get_mut();
+        let n = this.notifications;
+        this.wait
+            .poll(&n.shared.log.noticed, cx, || n.try_notice_step())
+    }
+}
+
+#[cfg(feature = "async")]
+impl<T: Send + Sync + 'static> Drop for NoticeAsync<'_, T> {
+    fn drop(&mut self) {
+        self.wait.finish(&self.notifications.shared.log.noticed);
+    }
+}
+
+/// The stream of [`Notifications::into_stream`].
+#[cfg(feature = "async")]
+struct NoticeStream<T: Send + Sync + 'static> {
+    /// The receiver, owned.
+    notifications: Notifications<T>,
+    /// The wait on the log's `noticed` signal.
+    wait: AsyncWait,
+}
+
+#[cfg(feature = "async")]
+impl<T: Send + Sync + 'static> futures_core::Stream for NoticeStream<T> {
+    type Item = Notice;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Notice>> {
+        let this = self.get_mut();
+        let n = &this.notifications;
+        this.wait
+            .poll(&n.shared.log.noticed, cx, || n.try_notice_step())
+    }
+}
+
+#[cfg(feature = "async")]
+impl<T: Send + Sync + 'static> Drop for NoticeStream<T> {
+    fn drop(&mut self) {
+        self.wait.finish(&self.notifications.shared.log.noticed);
     }
 }
 

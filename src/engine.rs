@@ -16,6 +16,7 @@ use crate::error::{PushBatchError, PushError};
 use crate::log::Log;
 use crate::size::SizeFn;
 use crate::sync::{Spin, epoch};
+use crate::wait::Next;
 use uuid::Uuid;
 
 /// What `push` does when the memory budget is full (after releasing the
@@ -68,7 +69,7 @@ pub(crate) fn fixed_overhead<T>() -> usize {
 
 impl<T: Send + Sync + 'static> Engine<T> {
     /// Accounted bytes for `payload` with a history of `events` events.
-    fn accounted(&self, payload: &T, events: usize) -> usize {
+    pub(crate) fn accounted(&self, payload: &T, events: usize) -> usize {
         let history = if events > 1 {
             events * std::mem::size_of::<Event>()
         } else {
@@ -157,9 +158,21 @@ impl<T: Send + Sync + 'static> Engine<T> {
         payload: T,
         origin: Option<(Uuid, u64, Vec<Event>)>,
     ) -> Result<Uuid, PushError<T>> {
-        let log = &self.log;
         let events = origin.as_ref().map_or(1, |o| o.2.len() + 1);
         let bytes = self.accounted(&payload, events);
+        self.push_accounted(payload, bytes, origin)
+    }
+
+    /// [`Engine::push`] once the payload is sized: `bytes` as `accounted`
+    /// gives them. Inlined into `push`, so the push path is unchanged.
+    #[inline(always)]
+    fn push_accounted(
+        &self,
+        payload: T,
+        bytes: usize,
+        origin: Option<(Uuid, u64, Vec<Event>)>,
+    ) -> Result<Uuid, PushError<T>> {
+        let log = &self.log;
         // Pinned once, before any reservation: pinning may run the epoch
         // collector (payload drops, user code), which must not run while we
         // hold bytes or a sequence number that others wait on (invariant 7).
@@ -183,6 +196,37 @@ impl<T: Send + Sync + 'static> Engine<T> {
         let id = item.id();
         log.publish(seq, item, bytes, now, &guard);
         Ok(id)
+    }
+
+    /// One try of a push that waits for room (`Queue::push_timeout`,
+    /// `Queue::push_async`), of a fresh payload sized `bytes` (sized once by
+    /// the caller: the sizer is user code). `Ok` with the push's result,
+    /// except that a full budget gives the payload back with what to do:
+    /// `Next::Wait` for the `room` signal, or `Next::Again` (soon, without
+    /// sleeping) when a trim released something meanwhile or is held up by
+    /// a push in flight, whose publication notifies readers, not `room`. A
+    /// payload larger than the whole budget is `Ok(Err(Full))` at once:
+    /// waiting cannot help.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn try_push_for_room(
+        &self,
+        payload: T,
+        bytes: usize,
+    ) -> Result<Result<Uuid, PushError<T>>, (T, Next)> {
+        match self.push_accounted(payload, bytes, None) {
+            Err(PushError::Full(payload)) if bytes <= self.log.limit => {
+                let guard = epoch::pin();
+                let mut held = false;
+                let released = self.log.trim_step_noting(&guard, &mut held);
+                let next = if released > 0 || held {
+                    Next::Again
+                } else {
+                    Next::Wait
+                };
+                Err((payload, next))
+            }
+            done => Ok(done),
+        }
     }
 
     /// Pushes a batch: one budget reservation, one `fetch_add` and one

@@ -120,7 +120,13 @@ impl Event {
     /// (only cloned, which makes an owned event).
     pub(crate) unsafe fn borrowed(kind: EventKind, queue: &Name, at: u64) -> Self {
         Self {
-            queue: NonNull::from(&**queue),
+            // `Arc::as_ptr`, not a reference to the `str`: the pointer keeps
+            // the `Arc`'s own provenance, so `name` may later reach the
+            // counts beside the `str` through it (as `into_raw`'s would);
+            // one made from `&str` may only read the `str` (Miri, tree
+            // borrows, found this).
+            // SAFETY: `Arc::as_ptr` never returns null.
+            queue: unsafe { NonNull::new_unchecked(Name::as_ptr(queue).cast_mut()) },
             at,
             kind,
             owned: false,

@@ -88,6 +88,102 @@ impl<T> fmt::Display for PushError<T> {
 
 impl<T> Error for PushError<T> {}
 
+/// Why [`crate::Queue::push_timeout`] refused an item; the payload comes
+/// back.
+///
+/// # Examples
+///
+/// ```
+/// use chunkq::{PushTimeoutError, Queue};
+/// use std::time::Duration;
+/// let q: Queue<u64> = Queue::builder("a").memory_limit(1000).build().unwrap();
+/// while q.push(0).is_ok() {} // the budget is full and nobody reads
+/// match q.push_timeout(7, Duration::from_millis(1)) {
+///     Err(PushTimeoutError::Timeout(v)) => assert_eq!(v, 7),
+///     other => panic!("{other:?}"),
+/// }
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum PushTimeoutError<T> {
+    /// No room appeared in time (the budget stayed full under
+    /// `Overflow::Reject`).
+    Timeout(T),
+    /// The queue is closed (also when it closed while the push waited).
+    Closed(T),
+    /// The payload alone is larger than the whole budget: no amount of
+    /// waiting makes room for it, so it is refused at once.
+    Full(T),
+}
+
+impl<T> PushTimeoutError<T> {
+    /// The payload that was not pushed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use chunkq::Queue;
+    /// use std::time::Duration;
+    /// let q: Queue<String> = Queue::new("a");
+    /// q.close();
+    /// let err = q.push_timeout("x".into(), Duration::from_secs(1)).unwrap_err();
+    /// assert_eq!(err.into_inner(), "x");
+    /// ```
+    pub fn into_inner(self) -> T {
+        match self {
+            PushTimeoutError::Timeout(v)
+            | PushTimeoutError::Closed(v)
+            | PushTimeoutError::Full(v) => v,
+        }
+    }
+
+    /// Whether the time ran out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use chunkq::PushTimeoutError;
+    /// assert!(PushTimeoutError::Timeout(1).is_timeout());
+    /// assert_eq!(format!("{:?}", PushTimeoutError::Timeout(1)), "Timeout(..)");
+    /// ```
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, PushTimeoutError::Timeout(_))
+    }
+
+    /// Whether the queue was closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use chunkq::PushTimeoutError;
+    /// assert!(PushTimeoutError::Closed(1).is_closed());
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        matches!(self, PushTimeoutError::Closed(_))
+    }
+}
+
+impl<T> fmt::Debug for PushTimeoutError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PushTimeoutError::Timeout(_) => f.write_str("Timeout(..)"),
+            PushTimeoutError::Closed(_) => f.write_str("Closed(..)"),
+            PushTimeoutError::Full(_) => f.write_str("Full(..)"),
+        }
+    }
+}
+
+impl<T> fmt::Display for PushTimeoutError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PushTimeoutError::Timeout(_) => "timed out waiting for room in a full queue".fmt(f),
+            PushTimeoutError::Closed(_) => "pushing into a closed queue".fmt(f),
+            PushTimeoutError::Full(_) => "pushing a payload larger than the whole budget".fmt(f),
+        }
+    }
+}
+
+impl<T> Error for PushTimeoutError<T> {}
+
 /// Why [`crate::Queue::push_batch`] stopped; holds the payloads it did not
 /// push (the refused one first, then the rest in order).
 ///

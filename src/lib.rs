@@ -92,6 +92,10 @@
 //! # Waiting
 //! [`Consumer::recv`] parks the thread. Producers wake parked consumers
 //! through an eventcount, so a push pays one atomic load when nobody waits.
+//! [`Queue::push_timeout`] blocks a producer until there is room under
+//! [`Overflow::Reject`] (backpressure), woken when consumers read, items
+//! expire or the queue closes. With the `async` feature the same waits
+//! exist as futures and streams, on any executor (see "Cargo features").
 //! A reader that reaches a slot whose producer reserved it but has not
 //! published it yet waits for it (spinning, then yielding, then sleeping in
 //! short steps); it never skips it.
@@ -101,6 +105,14 @@
 //!
 //! - `get-size2`: `Builder::get_size2` sizes payloads with the
 //!   `get-size2` crate's `GetSize` trait.
+//! - `async`: runtime-agnostic async waiting: `Consumer::recv_async` and
+//!   `Consumer::into_stream` (a `futures_core::Stream` ending when the
+//!   queue is closed and drained), `Notifications::recv_async` and
+//!   `Notifications::into_stream`, and `Queue::push_async` (waits for room
+//!   under [`Overflow::Reject`]). All are cancel-safe: an item is taken only
+//!   in the poll that returns it. Async waiters count themselves in the
+//!   blocking receives' eventcount, so a push still pays one load when
+//!   nobody waits.
 //! - `serde`: `Serialize` and `Deserialize` for [`Envelope`] (when its
 //!   payload type has them), [`Event`], [`EventKind`], [`Missed`] and
 //!   [`Notice`], so that an envelope can cross a process boundary:
@@ -241,7 +253,8 @@ pub use consumer::{Consumer, Missed, Notice, Notifications};
 pub use engine::Overflow;
 pub use envelope::{Delivery, Envelope, Event, EventKind, Item};
 pub use error::{
-    ConfigError, PushBatchError, PushError, RecvError, RecvTimeoutError, TryRecvError,
+    ConfigError, PushBatchError, PushError, PushTimeoutError, RecvError, RecvTimeoutError,
+    TryRecvError,
 };
 pub use group::Start;
 pub use queue::{

@@ -5,7 +5,7 @@ use crate::clock::Clock;
 use crate::consumer::Consumer;
 use crate::engine::{Engine, Overflow};
 use crate::envelope::{Delivery, Envelope, Name};
-use crate::error::{ConfigError, PushBatchError, PushError};
+use crate::error::{ConfigError, PushBatchError, PushError, PushTimeoutError};
 use crate::group::Start;
 use crate::log::Log;
 use crate::size::{EstimateSize, SizeFn};
@@ -13,7 +13,7 @@ use crate::stats::Stats;
 use crate::sync::{Arc, epoch};
 use std::fmt;
 use std::marker::PhantomData;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 /// Default memory budget: 1 MiB of accounted bytes.
@@ -124,6 +124,59 @@ impl<T: Send + Sync + 'static> fmt::Debug for WeakQueue<T> {
         f.debug_struct("WeakQueue")
             .field("alive", &(self.handle.strong_count() > 0))
             .finish()
+    }
+}
+
+/// The future of [`Queue::push_async`].
+#[cfg(feature = "async")]
+struct PushAsync<'a, T: Send + Sync + 'static> {
+    /// The queue.
+    engine: &'a Engine<T>,
+    /// The payload's accounted bytes, sized once.
+    bytes: usize,
+    /// The payload until it is pushed (or handed back).
+    payload: Option<T>,
+    /// The wait on the log's `room` signal.
+    wait: crate::wait::AsyncWait,
+}
+
+// The payload is never pinned (only moved in and out by value), so the
+// future is `Unpin` whatever `T` is.
+#[cfg(feature = "async")]
+impl<T: Send + Sync + 'static> Unpin for PushAsync<'_, T> {}
+
+#[cfg(feature = "async")]
+impl<T: Send + Sync + 'static> std::future::Future for PushAsync<'_, T> {
+    type Output = Result<Uuid, PushError<T>>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = self.get_mut();
+        let (engine, bytes, slot) = (this.engine, this.bytes, &mut this.payload);
+        if slot.is_none() {
+            // Polled after it completed: nothing left to do.
+            return std::task::Poll::Pending;
+        }
+        this.wait.poll(&engine.log.room, cx, || {
+            let Some(payload) = slot.take() else {
+                return Err(crate::wait::Next::Wait);
+            };
+            engine
+                .try_push_for_room(payload, bytes)
+                .map_err(|(payload, next)| {
+                    *slot = Some(payload);
+                    next
+                })
+        })
+    }
+}
+
+#[cfg(feature = "async")]
+impl<T: Send + Sync + 'static> Drop for PushAsync<'_, T> {
+    fn drop(&mut self) {
+        self.wait.finish(&self.engine.log.room);
     }
 }
 
@@ -274,6 +327,116 @@ impl<T: Send + Sync + 'static> Queue<T> {
     /// ```
     pub fn push(&self, payload: T) -> Result<Uuid, PushError<T>> {
         self.shared().push(payload, None)
+    }
+
+    /// Pushes `payload`, blocking up to `timeout` for room when the budget
+    /// is full under `Overflow::Reject` (where [`Queue::push`] would return
+    /// `Full`): backpressure for producer threads. Room appears when
+    /// consumers read (what every consumer has read is released), when
+    /// items expire, and when a consumer that held the oldest items back is
+    /// dropped; the waiting producer is woken then, and takes no lock and
+    /// costs nothing to the other pushes while it waits. Under
+    /// `Overflow::DropOldest` it never waits (it evicts, as `push` does).
+    ///
+    /// The payload is sized once, before the first try. `Duration::ZERO`
+    /// tries once (trimming what every consumer has read, as `push` does).
+    ///
+    /// # Errors
+    /// Each hands the payload back: [`PushTimeoutError::Timeout`] if no room
+    /// appeared in time, [`PushTimeoutError::Closed`] if the queue is closed
+    /// (also when it closes while the push waits: the wait ends at once),
+    /// and [`PushTimeoutError::Full`] at once if this one payload is larger
+    /// than the whole budget.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chunkq::{PushTimeoutError, Queue};
+    /// use std::time::Duration;
+    ///
+    /// let q: Queue<u64> = Queue::builder("jobs").memory_limit(1000).build().unwrap();
+    /// let c = q.subscribe();
+    /// while q.push(0).is_ok() {} // full, under the default Overflow::Reject
+    /// let t = std::thread::spawn({
+    ///     let q = q.clone();
+    ///     // Waits for the consumer below instead of failing with Full.
+    ///     move || q.push_timeout(42, Duration::from_secs(60))
+    /// });
+    /// let mut last = 0;
+    /// while last != 42 {
+    ///     last = *c.recv().unwrap().payload();
+    /// }
+    /// assert!(t.join().unwrap().is_ok());
+    ///
+    /// // Nobody reads now: the time runs out and the payload comes back.
+    /// while q.push(0).is_ok() {}
+    /// let err = q.push_timeout(7, Duration::from_millis(10)).unwrap_err();
+    /// assert!(matches!(err, PushTimeoutError::Timeout(7)));
+    /// ```
+    pub fn push_timeout(&self, payload: T, timeout: Duration) -> Result<Uuid, PushTimeoutError<T>> {
+        let engine = self.shared();
+        let bytes = engine.accounted(&payload, 1);
+        let deadline = Instant::now().checked_add(timeout);
+        let pushed = engine.log.room.wait_for(
+            payload,
+            |payload| engine.try_push_for_room(payload, bytes),
+            deadline,
+        );
+        match pushed {
+            Ok(Ok(id)) => Ok(id),
+            Ok(Err(PushError::Closed(payload))) => Err(PushTimeoutError::Closed(payload)),
+            Ok(Err(PushError::Full(payload))) => Err(PushTimeoutError::Full(payload)),
+            Err(payload) => Err(PushTimeoutError::Timeout(payload)),
+        }
+    }
+
+    /// Pushes `payload`, waiting (asynchronously) for room when the budget
+    /// is full under `Overflow::Reject`, where [`Queue::push`] would return
+    /// `Full`: backpressure for async producers. The async form of
+    /// [`Queue::push_timeout`] without a deadline (put it in a `select!`
+    /// with a timer for one); runtime-agnostic. Under `Overflow::DropOldest`
+    /// it never waits.
+    ///
+    /// The payload is sized when this is called. It is pushed only inside
+    /// the poll that returns `Ok`: dropping the future before that drops
+    /// the payload without pushing it (nothing half-done is left behind).
+    ///
+    /// # Errors
+    /// [`PushError::Closed`] if the queue is closed (also when it closes
+    /// while the push waits), [`PushError::Full`] at once if this one
+    /// payload is larger than the whole budget (waiting cannot help); both
+    /// hand the payload back. It never returns `Full` for a budget that is
+    /// merely full.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures_executor::block_on(async {
+    /// use chunkq::Queue;
+    ///
+    /// let q: Queue<u64> = Queue::builder("jobs").memory_limit(2000).build().unwrap();
+    /// let c = q.subscribe();
+    /// let reader = std::thread::spawn(move || c.iter().map(|d| *d.payload()).sum::<u64>());
+    /// for i in 1..=1000 {
+    ///     q.push_async(i).await.unwrap(); // waits for the reader when full
+    /// }
+    /// q.close();
+    /// assert_eq!(reader.join().unwrap(), 500_500);
+    /// # });
+    /// ```
+    #[cfg(feature = "async")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+    pub fn push_async(
+        &self,
+        payload: T,
+    ) -> impl std::future::Future<Output = Result<Uuid, PushError<T>>> + Send + '_ {
+        let engine = self.shared();
+        PushAsync {
+            engine,
+            bytes: engine.accounted(&payload, 1),
+            payload: Some(payload),
+            wait: crate::wait::AsyncWait::new(),
+        }
     }
 
     /// Pushes every payload of `items`, in order, as consecutive items.

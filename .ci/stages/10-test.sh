@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The README's test command: unit, integration and doc tests; then, with the
-# serde and metrics features, their integration tests and the doc tests
-# they enable.
+# serde, metrics and async features each, their integration tests and the
+# doc tests they enable (tests/async.rs runs on tokio's current-thread and
+# multi-thread runtimes and on futures-executor).
 set -euo pipefail
 cargo test --release
 cargo test --release --features serde --test serde
 cargo test --release --features serde --doc
 cargo test --release --features metrics --test metrics
 cargo test --release --features metrics --doc
+cargo test --release --features async --test async
+cargo test --release --features async --doc

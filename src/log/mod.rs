@@ -40,8 +40,9 @@
 //!    producer is mid-push (invariant 6).
 //! 3. *Finish*: give the bytes of `[h, h1)` back, hand the clearing of its
 //!    slots (and the drop of the items) to the epoch collector, wake blocked
-//!    notice receivers (one load when none waits), and unlink chunks that
-//!    lie wholly below `head`.
+//!    notice receivers and (trims and expiries) producers waiting for room
+//!    (one load each when none waits), and unlink chunks that lie wholly
+//!    below `head`.
 //!
 //! A cursor left below `head` is moved, and its misses counted, lazily: by
 //! its group's next read (`try_recv` finds `c < head`), by `missed()` and
@@ -187,6 +188,15 @@ pub(crate) struct Log<T> {
     /// eviction (their cursors may now lie below `head`), every count of
     /// misses, `close`, and the drop of a group's last handle.
     pub(crate) noticed: Signal,
+    /// Wakes producers waiting for room (`Queue::push_timeout`,
+    /// `Queue::push_async`: `Overflow::Reject` only, so evictions never
+    /// notify it). Notified where room may appear: a trim or an expiry gave
+    /// bytes back (`advance`), a read moved a cursor that sat at `head` (so
+    /// a trim may now release what every group has read: `claim`), a group
+    /// joined (`register`) or left (`Consumer`'s drop), and `close`. Never
+    /// by a push that fits the budget (only a push that trims, like any
+    /// trim, notifies it).
+    pub(crate) room: Signal,
 }
 
 impl<T: Send + Sync + 'static> Log<T> {
@@ -225,6 +235,7 @@ impl<T: Send + Sync + 'static> Log<T> {
             registry: Registry::new(),
             readable: Signal::new(),
             noticed: Signal::new(),
+            room: Signal::new(),
         }
     }
 
@@ -340,8 +351,10 @@ impl<T: Send + Sync + 'static> Log<T> {
             self.final_tail.store(prev, Ordering::Release);
         }
         self.readable.notify();
-        // Notice receivers stop waiting on a closed queue.
+        // Notice receivers stop waiting on a closed queue, and so do
+        // producers waiting for room.
         self.noticed.notify();
+        self.room.notify();
     }
 
     // ----- memory ------------------------------------------------------------
@@ -659,6 +672,22 @@ impl<T: Send + Sync + 'static> Log<T> {
             {
                 continue;
             }
+            // A cursor that sat at `head` held trimming back (a trim needs
+            // every cursor past `head`): a producer waiting for room may
+            // now trim. `head` is loaded after our CAS, so a waiter whose
+            // re-check saw the old cursor also saw a `head` at or below the
+            // one we load here (`head` only grows), and we notify it. One
+            // load when the cursor is ahead of `head` (the common case);
+            // `c < head` after a removal passed us counts too. The raw word
+            // is compared here: it is `head`'s sequence number itself after
+            // a trim (`Cause::Consumed` is 0), so the usual case costs no
+            // masking; it only overestimates (cause bits set), and
+            // `claimed_at_head` checks exactly.
+            // SeqCst: ordered after our cursor CAS (see above).
+            let hw = self.head.load(Ordering::SeqCst);
+            if c <= hw {
+                self.claimed_at_head(c, hw);
+            }
             // Each slot was published after we pinned `guard`, which is
             // still held (see `try_recv_one` for why its item is alive).
             let taken = take(chunk, c, n);
@@ -667,6 +696,18 @@ impl<T: Send + Sync + 'static> Log<T> {
                 while self.trim_step(&guard) > 0 {}
             }
             return Ok(taken);
+        }
+    }
+
+    /// The rest of `claim`'s check after a claim from `c` with `head`'s
+    /// word `hw` loaded after it: wakes producers waiting for room if the
+    /// cursor sat at or below `head`. Kept out of line (so that the raw
+    /// comparison in `claim` stays the only cost there).
+    #[cold]
+    #[inline(never)]
+    fn claimed_at_head(&self, c: u64, hw: u64) {
+        if c <= seq_of(hw) {
+            self.room.notify();
         }
     }
 
@@ -753,15 +794,20 @@ impl<T: Send + Sync + 'static> Log<T> {
             .cursor
             .compare_exchange(c, h, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok();
-        if moved && cause_of(hw) != Cause::Consumed {
+        let counted = moved && cause_of(hw) != Cause::Consumed;
+        if counted {
             group.count_missed(h - c, cause_of(hw), self.clock.now_nanos());
-            // The change a notice waiter re-checks is `count_missed`'s
-            // SeqCst `fetch_add` (see `wait.rs`).
-            self.noticed.notify();
         }
         // SeqCst: publishes the counts to `Group::missed` (pairs with its
         // SeqCst load); a failed move withdraws its announcement the same way.
         group.moving.fetch_sub(1, Ordering::SeqCst);
+        if counted {
+            // The change a notice waiter re-checks is `count_missed`'s
+            // SeqCst `fetch_add` (see `wait.rs`). Notified after the move is
+            // withdrawn from `moving`, which `missed()` waits on: a waker
+            // (an async receiver's executor) never runs where others wait.
+            self.noticed.notify();
+        }
         moved
     }
 
@@ -779,6 +825,10 @@ impl<T: Send + Sync + 'static> Log<T> {
         let guard = epoch::pin();
         self.registry.add(group.clone(), &guard);
         self.join(&group);
+        // A joining group holds trimming back; a joined one may not (a
+        // `Start::Latest` cursor is past everything published): wake
+        // producers waiting for room. The change is `join`'s SeqCst CAS.
+        self.room.notify();
         group
     }
 

@@ -92,6 +92,14 @@ impl<T: Send + Sync + 'static> Log<T> {
             } else {
                 self.count_removed(cause, h1 - h);
                 self.detach(chunk, h, h1, guard);
+                if cause != Cause::Evicted {
+                    // Bytes came back: wake producers waiting for room (the
+                    // change is `detach`'s `fetch_sub` on `used`, Relaxed,
+                    // ordered by the fences of both sides, see `wait.rs`).
+                    // Evictions happen only under `Overflow::DropOldest`,
+                    // whose pushes never wait for room.
+                    self.room.notify();
+                }
                 if cause != Cause::Consumed {
                     // Cursors may now lie below `head`: blocked notice
                     // receivers catch up themselves. The change they
@@ -183,7 +191,17 @@ impl<T: Send + Sync + 'static> Log<T> {
     /// Trims once: releases items every registered group has read, up to the
     /// end of `head`'s chunk. Returns how many.
     pub(crate) fn trim_step(&self, guard: &Guard) -> u64 {
+        self.trim_step_noting(guard, &mut false)
+    }
+
+    /// [`Log::trim_step`], also setting `*held` to whether it stopped at a
+    /// push in flight: every group has read past a slot below `tail` that
+    /// is reserved but not yet published. Its publication notifies readers,
+    /// not producers waiting for room, so such a producer retries soon
+    /// rather than sleep (`Engine::try_push_for_room`).
+    pub(crate) fn trim_step_noting(&self, guard: &Guard, held: &mut bool) -> u64 {
         self.advance(Cause::Consumed, guard, |_, h, chunk| {
+            *held = false;
             let groups = self.registry.load(guard);
             if groups.is_empty() {
                 return Decision::Stop;
@@ -203,7 +221,9 @@ impl<T: Send + Sync + 'static> Log<T> {
             // Every group has read [h, min), except that a `Start::Latest`
             // cursor starts at `tail`, which counts pushes still in flight:
             // stop at the first slot not yet published (invariant 6).
-            Decision::up_to(h, chunk.published_until(h, min))
+            let p = chunk.published_until(h, min);
+            *held = p < min && p < self.tail_seq().0;
+            Decision::up_to(h, p)
         })
     }
 
