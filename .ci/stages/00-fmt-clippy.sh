@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Formatting and lints (warnings are errors).
+# Formatting and lints (warnings are errors), of the core and of the
+# workspace's bridge crates (bridge/); the core's own checks are unchanged.
 set -euo pipefail
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 cargo fmt --all --check
-cargo clippy --all-targets -- -D warnings
+cargo clippy --workspace --all-targets -- -D warnings

@@ -85,13 +85,13 @@
 //! // Producer side: a chunkq queue, a stream with the same retention.
 //! let out: Queue<String> = Queue::new("orders");
 //! let stream = ensure_stream(&js, stream_config("ORDERS", "orders", &out, Overflow::Reject)).await?;
-//! let exporter = Exporter::new(js.clone(), "orders", out.subscribe());
+//! let mut exporter = Exporter::new(js.clone(), "orders", out.subscribe());
 //!
 //! // Consumer side (usually another process): a durable consumer into a queue.
 //! let pull = ensure_consumer(&stream, consumer_config("billing", Start::Oldest)).await?;
 //! let inbox: Queue<String> = Queue::new("billing");
 //! let reader = inbox.subscribe();
-//! let importer = Importer::new(pull, inbox.clone());
+//! let mut importer = Importer::new(pull, inbox.clone());
 //!
 //! let id = out.push("order 1".into()).unwrap();
 //! out.close();
