@@ -6,7 +6,7 @@ use crate::headers;
 use async_nats::jetstream::AckKind;
 use async_nats::jetstream::Message;
 use async_nats::jetstream::consumer::PullConsumer;
-use chunkq::{PushError, Queue, Uuid};
+use chunkq::{Envelope, PushError, Queue, Uuid};
 use futures_util::{Stream, StreamExt};
 use std::collections::{HashSet, VecDeque};
 use std::error::Error;
@@ -305,9 +305,12 @@ impl<T: Send + Sync + 'static, C: Codec<T>> Importer<T, C> {
     /// importer's queue).
     ///
     /// # Errors
-    /// [`ImportError`] when pull requests still failed after
-    /// [`Backoff::max_attempts`] retries.
-    pub async fn run(&mut self) -> Result<ImportStats, ImportError> {
+    /// [`ImportError::Fetch`] when pull requests still failed after
+    /// [`Backoff::max_attempts`] retries; [`ImportError::TooLarge`] when an
+    /// item is refused as full by an empty queue (three times, with waits
+    /// between): it can never fit, so the importer hands its envelope back
+    /// and naks the message rather than wait forever.
+    pub async fn run(&mut self) -> Result<ImportStats, ImportError<T>> {
         let mut attempt = 0;
         loop {
             if self.queue.is_closed() {
@@ -322,7 +325,7 @@ impl<T: Send + Sync + 'static, C: Codec<T>> Importer<T, C> {
                     self.counters.fetch_errors.fetch_add(1, Relaxed);
                     attempt += 1;
                     if self.backoff.exhausted(attempt) {
-                        return Err(ImportError { source });
+                        return Err(ImportError::Fetch(source));
                     }
                     tokio::time::sleep(self.backoff.delay(attempt)).await;
                     continue;
@@ -330,11 +333,12 @@ impl<T: Send + Sync + 'static, C: Codec<T>> Importer<T, C> {
             };
             let mut messages = messages.into_iter();
             while let Some(m) = messages.next() {
-                if !self.import(m).await {
+                let outcome = self.import(m).await;
+                if !matches!(outcome, Ok(true)) {
                     for m in messages {
                         let _ = m.ack_with(AckKind::Nak(None)).await;
                     }
-                    return Ok(self.stats());
+                    return outcome.map(|_| self.stats());
                 }
             }
         }
@@ -363,28 +367,43 @@ impl<T: Send + Sync + 'static, C: Codec<T>> Importer<T, C> {
     }
 
     /// Pushes one message's item and acks it; false when the queue closed.
-    async fn import(&mut self, msg: Message) -> bool {
+    async fn import(&mut self, msg: Message) -> Result<bool, ImportError<T>> {
         let meta = match headers::decode(msg.headers.as_ref()) {
             Ok(meta) => meta,
-            Err(_) => return self.malformed(&msg).await,
+            Err(_) => return Ok(self.malformed(&msg).await),
         };
         if self.recent.set.contains(&meta.id) {
             self.counters.duplicates.fetch_add(1, Relaxed);
             self.ack(&msg).await;
-            return true;
+            return Ok(true);
         }
         let payload = match self.codec.decode(&msg.payload) {
             Ok(p) => p,
-            Err(_) => return self.malformed(&msg).await,
+            Err(_) => return Ok(self.malformed(&msg).await),
         };
         let id = meta.id;
         let mut envelope = meta.with_payload(payload);
         let mut attempt = 0;
+        let mut refused_while_empty = 0;
         let mut progress_at = Instant::now() + PROGRESS_EVERY;
         loop {
             match self.queue.push_envelope(envelope) {
                 Ok(_) => break,
                 Err(PushError::Full(payload)) => {
+                    if self.queue.is_empty() {
+                        refused_while_empty += 1;
+                    } else {
+                        refused_while_empty = 0;
+                    }
+                    if refused_while_empty >= 3 {
+                        let _ = msg.ack_with(AckKind::Nak(None)).await;
+                        return match headers::decode(msg.headers.as_ref()) {
+                            Ok(meta) => {
+                                Err(ImportError::TooLarge(Box::new(meta.with_payload(payload))))
+                            }
+                            Err(_) => Ok(self.malformed(&msg).await),
+                        };
+                    }
                     self.counters.full_waits.fetch_add(1, Relaxed);
                     attempt += 1;
                     let pause = Backoff {
@@ -401,19 +420,19 @@ impl<T: Send + Sync + 'static, C: Codec<T>> Importer<T, C> {
                     // (it decoded a moment ago, so this cannot fail).
                     match headers::decode(msg.headers.as_ref()) {
                         Ok(meta) => envelope = meta.with_payload(payload),
-                        Err(_) => return self.malformed(&msg).await,
+                        Err(_) => return Ok(self.malformed(&msg).await),
                     }
                 }
                 Err(PushError::Closed(_)) => {
                     let _ = msg.ack_with(AckKind::Nak(None)).await;
-                    return false;
+                    return Ok(false);
                 }
             }
         }
         self.recent.insert(id);
         self.counters.imported.fetch_add(1, Relaxed);
         self.ack(&msg).await;
-        true
+        Ok(true)
     }
 
     async fn ack(&self, msg: &Message) {
@@ -447,34 +466,67 @@ async fn collect(
     }
 }
 
-/// Pull requests to JetStream kept failing ([`Importer::run`]).
+/// Why [`Importer::run`] stopped before its queue was closed. The
+/// message concerned stays in JetStream (unacked or naked), and an item
+/// that could not be pushed is handed back.
 ///
 /// # Examples
 ///
 /// ```
+/// use chunkq::{Envelope, Uuid};
 /// use chunkq_nats::ImportError;
-/// let e = ImportError::from(Box::<dyn std::error::Error + Send + Sync>::from("gone"));
-/// assert_eq!(e.to_string(), "pulling from JetStream failed: gone");
+/// let env = Envelope { id: Uuid::nil(), created: std::time::UNIX_EPOCH, seq: 0, history: vec![], payload: 7u8 };
+/// let e = ImportError::TooLarge(Box::new(env));
+/// assert!(e.to_string().contains("larger than the whole budget"));
+/// assert_eq!(e.into_envelope().unwrap().payload, 7);
 /// ```
-#[derive(Debug)]
-pub struct ImportError {
-    source: async_nats::Error,
+pub enum ImportError<T> {
+    /// Pull requests kept failing; the last error.
+    Fetch(async_nats::Error),
+    /// An empty queue refused this item as full: it is larger than the
+    /// queue's whole budget.
+    TooLarge(Box<Envelope<T>>),
 }
 
-impl From<async_nats::Error> for ImportError {
-    fn from(source: async_nats::Error) -> Self {
-        ImportError { source }
+impl<T> ImportError<T> {
+    /// The item that could not be pushed, if that is the error.
+    pub fn into_envelope(self) -> Option<Envelope<T>> {
+        match self {
+            ImportError::TooLarge(e) => Some(*e),
+            ImportError::Fetch(_) => None,
+        }
     }
 }
 
-impl fmt::Display for ImportError {
+impl<T> fmt::Debug for ImportError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "pulling from JetStream failed: {}", self.source)
+        match self {
+            ImportError::Fetch(e) => f.debug_tuple("Fetch").field(e).finish(),
+            ImportError::TooLarge(e) => f.debug_tuple("TooLarge").field(&e.id).finish(),
+        }
     }
 }
 
-impl Error for ImportError {
+impl<T> fmt::Display for ImportError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ImportError::Fetch(e) => write!(f, "pulling from JetStream failed: {e}"),
+            ImportError::TooLarge(e) => {
+                write!(
+                    f,
+                    "item {} is larger than the whole budget of the queue",
+                    e.id
+                )
+            }
+        }
+    }
+}
+
+impl<T> Error for ImportError<T> {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
-        Some(&*self.source)
+        match self {
+            ImportError::Fetch(e) => Some(&**e),
+            ImportError::TooLarge(_) => None,
+        }
     }
 }

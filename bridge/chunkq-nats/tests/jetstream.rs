@@ -447,3 +447,38 @@ async fn malformed_messages_are_counted_and_terminated_not_pushed() {
     let ids: Vec<Uuid> = reader.try_iter().map(|d| d.id()).collect();
     assert_eq!(ids, [good]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_larger_than_the_whole_budget_is_handed_back_not_acked() {
+    let Some(server) = Server::start_or_skip("too_large") else {
+        return;
+    };
+    let js = connect(&server).await;
+    let src: Queue<String> = Queue::new("wide");
+    let exporting = src.subscribe();
+    let stream = setup(&js, "TL", &src, Overflow::Reject).await;
+    let consumer = pull(&stream, "tl", Duration::from_secs(30)).await;
+    let id = src.push("y".repeat(8 * 1024)).unwrap();
+    assert_eq!(export_all(&js, "TL", &src, exporting).await.exported, 1);
+
+    let tiny: Queue<String> = Queue::builder("tiny")
+        .memory_limit(4 * 1024)
+        .build()
+        .unwrap();
+    let err = Importer::new(consumer, tiny.clone())
+        .full_wait(Duration::from_millis(1))
+        .run()
+        .await
+        .unwrap_err();
+    let env = err.into_envelope().expect("TooLarge");
+    assert_eq!((env.id, env.payload.len()), (id, 8 * 1024));
+    assert!(tiny.is_empty());
+    // Not acked: JetStream still owes it to the consumer.
+    let c = stream
+        .get_consumer::<jetstream::consumer::pull::Config>("tl")
+        .await
+        .unwrap();
+    let ci = c.get_info().await.unwrap();
+    assert_eq!(ci.ack_floor.stream_sequence, 0);
+    assert_eq!(ci.num_pending + ci.num_ack_pending as u64, 1);
+}
