@@ -1,0 +1,532 @@
+//! JetStream → chunkq.
+
+use crate::backoff::Backoff;
+use crate::codec::{Codec, Json};
+use crate::headers;
+use async_nats::jetstream::AckKind;
+use async_nats::jetstream::Message;
+use async_nats::jetstream::consumer::PullConsumer;
+use chunkq::{Envelope, PushError, Queue, Uuid};
+use futures_util::{Stream, StreamExt};
+use std::collections::{HashSet, VecDeque};
+use std::error::Error;
+use std::fmt;
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// What an [`Importer`] has done so far.
+///
+/// # Examples
+///
+/// ```
+/// let s = chunkq_nats::ImportStats::default();
+/// assert_eq!((s.imported, s.duplicates, s.malformed), (0, 0, 0));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ImportStats {
+    /// Messages pushed into the queue (and then acked).
+    pub imported: u64,
+    /// Redelivered messages whose UUID this importer had already pushed:
+    /// acked, not pushed again.
+    pub duplicates: u64,
+    /// Pushes refused because the queue was full, each followed by a wait
+    /// and another try (backpressure; the message was not acked meanwhile).
+    pub full_waits: u64,
+    /// Messages without valid chunkq headers, or whose body the codec
+    /// rejected: terminated (`+TERM`, JetStream will not redeliver them;
+    /// they stay in the stream), never pushed.
+    pub malformed: u64,
+    /// Pull requests that failed (retried after a [`Backoff`]).
+    pub fetch_errors: u64,
+    /// Acks that could not be sent after a successful push (the message
+    /// will be redelivered and then counted in `duplicates`).
+    pub ack_errors: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    imported: AtomicU64,
+    duplicates: AtomicU64,
+    full_waits: AtomicU64,
+    malformed: AtomicU64,
+    fetch_errors: AtomicU64,
+    ack_errors: AtomicU64,
+}
+
+/// A handle to read an [`Importer`]'s statistics while it runs.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn f(c: async_nats::jetstream::consumer::PullConsumer, q: chunkq::Queue<String>) {
+/// let mut importer = chunkq_nats::Importer::new(c, q);
+/// let monitor = importer.monitor();
+/// tokio::spawn(async move { importer.run().await });
+/// println!("{:?}", monitor.stats());
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct ImportMonitor(Arc<Counters>);
+
+impl ImportMonitor {
+    /// The statistics now.
+    pub fn stats(&self) -> ImportStats {
+        let c = &self.0;
+        ImportStats {
+            imported: c.imported.load(Relaxed),
+            duplicates: c.duplicates.load(Relaxed),
+            full_waits: c.full_waits.load(Relaxed),
+            malformed: c.malformed.load(Relaxed),
+            fetch_errors: c.fetch_errors.load(Relaxed),
+            ack_errors: c.ack_errors.load(Relaxed),
+        }
+    }
+}
+
+impl fmt::Debug for ImportMonitor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.stats().fmt(f)
+    }
+}
+
+/// The UUIDs most recently pushed, to recognise redeliveries.
+struct Recent {
+    set: HashSet<Uuid>,
+    order: VecDeque<Uuid>,
+    cap: usize,
+}
+
+impl Recent {
+    fn insert(&mut self, id: Uuid) {
+        if self.cap > 0 && self.set.insert(id) {
+            self.order.push_back(id);
+            if self.order.len() > self.cap
+                && let Some(old) = self.order.pop_front()
+            {
+                self.set.remove(&old);
+            }
+        }
+    }
+}
+
+/// Reads a durable JetStream pull consumer into a chunkq queue with
+/// [`Queue::push_envelope`]: each item keeps its UUID, creation time and
+/// history, and the queue appends its own enqueue.
+///
+/// A message is acked only after its push succeeded. A push refused as
+/// full (`Overflow::Reject`) is tried again after a wait, with the payload
+/// the error handed back, while the message stays unacked (its ack
+/// deadline is extended with `+WPI` about every second). A redelivered
+/// message whose UUID this importer pushed already (its ack was lost) is
+/// acked and not pushed twice. When the queue is closed, [`Importer::run`]
+/// naks the messages it holds (JetStream redelivers them) and returns.
+///
+/// # Examples
+///
+/// ```no_run
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use chunkq::{Queue, Start};
+/// use chunkq_nats::{Importer, consumer_config, ensure_consumer};
+/// let js = async_nats::jetstream::new(async_nats::connect("127.0.0.1:4222").await?);
+/// let stream = js.get_stream("ORDERS").await?;
+/// let pull = ensure_consumer(&stream, consumer_config("billing", Start::Oldest)).await?;
+/// let q: Queue<String> = Queue::new("billing");
+/// let reader = q.subscribe();
+/// let importer = tokio::spawn(async move { Importer::new(pull, q).run().await });
+/// let d = reader.recv()?; // the item, with its original UUID and history
+/// println!("{} {:?}", d.id(), d.events());
+/// # Ok(())
+/// # }
+/// ```
+pub struct Importer<T: Send + Sync + 'static, C = Json> {
+    consumer: PullConsumer,
+    queue: Queue<T>,
+    codec: C,
+    batch: usize,
+    wait: Duration,
+    backoff: Backoff,
+    full_wait: Duration,
+    recent: Recent,
+    counters: Arc<Counters>,
+}
+
+/// How often a message waiting for room tells JetStream it is in progress.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
+impl<T: Send + Sync + 'static> Importer<T, Json> {
+    /// An importer from `consumer` into `queue`, with the [`Json`] codec,
+    /// pulls of up to 64 messages, 500 ms waits on an empty stream, and
+    /// the 65,536 most recent UUIDs remembered.
+    pub fn new(consumer: PullConsumer, queue: Queue<T>) -> Self {
+        Importer {
+            consumer,
+            queue,
+            codec: Json,
+            batch: 64,
+            wait: Duration::from_millis(500),
+            backoff: Backoff::default(),
+            full_wait: Duration::from_millis(50),
+            recent: Recent {
+                set: HashSet::new(),
+                order: VecDeque::new(),
+                cap: 65_536,
+            },
+            counters: Arc::default(),
+        }
+    }
+}
+
+impl<T: Send + Sync + 'static, C: Codec<T>> Importer<T, C> {
+    /// Uses `codec` for the payloads (it must match the exporter's).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(c: async_nats::jetstream::consumer::PullConsumer, q: chunkq::Queue<Vec<u8>>) {
+    /// let importer = chunkq_nats::Importer::new(c, q).codec(chunkq_nats::Raw);
+    /// # }
+    /// ```
+    pub fn codec<D: Codec<T>>(self, codec: D) -> Importer<T, D> {
+        Importer {
+            consumer: self.consumer,
+            queue: self.queue,
+            codec,
+            batch: self.batch,
+            wait: self.wait,
+            backoff: self.backoff,
+            full_wait: self.full_wait,
+            recent: self.recent,
+            counters: self.counters,
+        }
+    }
+
+    /// At most `n` messages per pull request (at least 1; default 64).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(c: async_nats::jetstream::consumer::PullConsumer, q: chunkq::Queue<u8>) {
+    /// let importer = chunkq_nats::Importer::new(c, q).batch(8);
+    /// # }
+    /// ```
+    pub fn batch(mut self, n: usize) -> Self {
+        self.batch = n.max(1);
+        self
+    }
+
+    /// How long one pull request waits on an empty stream (default
+    /// 500 ms); also how soon an idle importer notices a closed queue.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(c: async_nats::jetstream::consumer::PullConsumer, q: chunkq::Queue<u8>) {
+    /// let importer = chunkq_nats::Importer::new(c, q).wait(std::time::Duration::from_millis(100));
+    /// # }
+    /// ```
+    pub fn wait(mut self, wait: Duration) -> Self {
+        self.wait = wait.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The waits after a failed pull request, and how many retries at most
+    /// (default: no limit; past it, [`Importer::run`] returns
+    /// [`ImportError`]).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(c: async_nats::jetstream::consumer::PullConsumer, q: chunkq::Queue<u8>) {
+    /// let b = chunkq_nats::Backoff { max_attempts: Some(10), ..Default::default() };
+    /// let importer = chunkq_nats::Importer::new(c, q).backoff(b);
+    /// # }
+    /// ```
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// The longest pause between two tries of a push refused as full
+    /// (default 50 ms; the pauses start at 1 ms and double).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(c: async_nats::jetstream::consumer::PullConsumer, q: chunkq::Queue<u8>) {
+    /// let importer = chunkq_nats::Importer::new(c, q).full_wait(std::time::Duration::from_millis(5));
+    /// # }
+    /// ```
+    pub fn full_wait(mut self, max: Duration) -> Self {
+        self.full_wait = max.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How many recently pushed UUIDs to remember to recognise
+    /// redeliveries (default 65,536; 0 turns the check off). Keep it above
+    /// the number of messages that may be unacked at once.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn f(c: async_nats::jetstream::consumer::PullConsumer, q: chunkq::Queue<u8>) {
+    /// let importer = chunkq_nats::Importer::new(c, q).dedup_capacity(1 << 20);
+    /// # }
+    /// ```
+    pub fn dedup_capacity(mut self, n: usize) -> Self {
+        self.recent.cap = n;
+        while self.recent.order.len() > n {
+            if let Some(old) = self.recent.order.pop_front() {
+                self.recent.set.remove(&old);
+            }
+        }
+        self
+    }
+
+    /// A handle that reads the statistics while [`Importer::run`] runs.
+    pub fn monitor(&self) -> ImportMonitor {
+        ImportMonitor(self.counters.clone())
+    }
+
+    /// The statistics so far.
+    pub fn stats(&self) -> ImportStats {
+        self.monitor().stats()
+    }
+
+    /// Imports until the queue is closed, then returns the statistics.
+    ///
+    /// Dropping the future loses nothing: a message in hand is not acked,
+    /// so JetStream redelivers it after the consumer's `ack_wait` (it may
+    /// already have been pushed; a later importer cannot tell, so an item
+    /// can then arrive twice in different queues, never twice in one
+    /// importer's queue).
+    ///
+    /// # Errors
+    /// [`ImportError::Fetch`] when pull requests still failed after
+    /// [`Backoff::max_attempts`] retries; [`ImportError::TooLarge`] when an
+    /// item is refused as full by an empty queue (three times, with waits
+    /// between): it can never fit, so the importer hands its envelope back
+    /// and naks the message rather than wait forever.
+    pub async fn run(&mut self) -> Result<ImportStats, ImportError<T>> {
+        let mut attempt = 0;
+        loop {
+            if self.queue.is_closed() {
+                return Ok(self.stats());
+            }
+            let messages = match self.pull().await {
+                Ok(m) => {
+                    attempt = 0;
+                    m
+                }
+                Err(source) => {
+                    self.counters.fetch_errors.fetch_add(1, Relaxed);
+                    attempt += 1;
+                    if self.backoff.exhausted(attempt) {
+                        return Err(ImportError::Fetch(source));
+                    }
+                    tokio::time::sleep(self.backoff.delay(attempt)).await;
+                    continue;
+                }
+            };
+            let mut messages = messages.into_iter();
+            while let Some(m) = messages.next() {
+                let outcome = self.import(m).await;
+                if !matches!(outcome, Ok(true)) {
+                    for m in messages {
+                        let _ = m.ack_with(AckKind::Nak(None)).await;
+                    }
+                    return outcome.map(|_| self.stats());
+                }
+            }
+        }
+    }
+
+    /// Whatever is available now, or else the first message within `wait`.
+    async fn pull(&self) -> Result<Vec<Message>, async_nats::Error> {
+        let fetch = self
+            .consumer
+            .fetch()
+            .max_messages(self.batch)
+            .messages()
+            .await?;
+        let out = collect(fetch, self.wait + Duration::from_secs(5)).await?;
+        if !out.is_empty() {
+            return Ok(out);
+        }
+        let one = self
+            .consumer
+            .batch()
+            .max_messages(1)
+            .expires(self.wait)
+            .messages()
+            .await?;
+        collect(one, self.wait + Duration::from_secs(5)).await
+    }
+
+    /// Pushes one message's item and acks it; false when the queue closed.
+    async fn import(&mut self, msg: Message) -> Result<bool, ImportError<T>> {
+        let meta = match headers::decode(msg.headers.as_ref()) {
+            Ok(meta) => meta,
+            Err(_) => return Ok(self.malformed(&msg).await),
+        };
+        if self.recent.set.contains(&meta.id) {
+            self.counters.duplicates.fetch_add(1, Relaxed);
+            self.ack(&msg).await;
+            return Ok(true);
+        }
+        let payload = match self.codec.decode(&msg.payload) {
+            Ok(p) => p,
+            Err(_) => return Ok(self.malformed(&msg).await),
+        };
+        let id = meta.id;
+        let mut envelope = meta.with_payload(payload);
+        let mut attempt = 0;
+        let mut refused_while_empty = 0;
+        let mut progress_at = Instant::now() + PROGRESS_EVERY;
+        loop {
+            match self.queue.push_envelope(envelope) {
+                Ok(_) => break,
+                Err(PushError::Full(payload)) => {
+                    if self.queue.is_empty() {
+                        refused_while_empty += 1;
+                    } else {
+                        refused_while_empty = 0;
+                    }
+                    if refused_while_empty >= 3 {
+                        let _ = msg.ack_with(AckKind::Nak(None)).await;
+                        return match headers::decode(msg.headers.as_ref()) {
+                            Ok(meta) => {
+                                Err(ImportError::TooLarge(Box::new(meta.with_payload(payload))))
+                            }
+                            Err(_) => Ok(self.malformed(&msg).await),
+                        };
+                    }
+                    self.counters.full_waits.fetch_add(1, Relaxed);
+                    attempt += 1;
+                    let pause = Backoff {
+                        initial: Duration::from_millis(1),
+                        max: self.full_wait,
+                        max_attempts: None,
+                    };
+                    tokio::time::sleep(pause.delay(attempt)).await;
+                    if Instant::now() >= progress_at {
+                        let _ = msg.ack_with(AckKind::Progress).await;
+                        progress_at = Instant::now() + PROGRESS_EVERY;
+                    }
+                    // The history went into the refused push; read it again
+                    // (it decoded a moment ago, so this cannot fail).
+                    match headers::decode(msg.headers.as_ref()) {
+                        Ok(meta) => envelope = meta.with_payload(payload),
+                        Err(_) => return Ok(self.malformed(&msg).await),
+                    }
+                }
+                Err(PushError::Closed(_)) => {
+                    let _ = msg.ack_with(AckKind::Nak(None)).await;
+                    return Ok(false);
+                }
+            }
+        }
+        self.recent.insert(id);
+        self.counters.imported.fetch_add(1, Relaxed);
+        self.ack(&msg).await;
+        Ok(true)
+    }
+
+    async fn ack(&self, msg: &Message) {
+        if msg.ack().await.is_err() {
+            self.counters.ack_errors.fetch_add(1, Relaxed);
+        }
+    }
+
+    async fn malformed(&self, msg: &Message) -> bool {
+        self.counters.malformed.fetch_add(1, Relaxed);
+        let _ = msg.ack_with(AckKind::Term).await;
+        true
+    }
+}
+
+/// The messages of one pull request, until it ends or `limit` passes; an
+/// error after some messages ends the batch early without losing them.
+async fn collect(
+    batch: impl Stream<Item = Result<Message, async_nats::Error>>,
+    limit: Duration,
+) -> Result<Vec<Message>, async_nats::Error> {
+    let deadline = Instant::now() + limit;
+    let mut batch = pin!(batch);
+    let mut out = Vec::new();
+    loop {
+        match tokio::time::timeout_at(deadline, batch.next()).await {
+            Ok(Some(Ok(m))) => out.push(m),
+            Ok(Some(Err(e))) if out.is_empty() => return Err(e),
+            Ok(Some(Err(_)) | None) | Err(_) => return Ok(out),
+        }
+    }
+}
+
+/// Why [`Importer::run`] stopped before its queue was closed. The
+/// message concerned stays in JetStream (unacked or naked), and an item
+/// that could not be pushed is handed back.
+///
+/// # Examples
+///
+/// ```
+/// use chunkq::{Envelope, Uuid};
+/// use chunkq_nats::ImportError;
+/// let env = Envelope { id: Uuid::nil(), created: std::time::UNIX_EPOCH, seq: 0, history: vec![], payload: 7u8 };
+/// let e = ImportError::TooLarge(Box::new(env));
+/// assert!(e.to_string().contains("larger than the whole budget"));
+/// assert_eq!(e.into_envelope().unwrap().payload, 7);
+/// ```
+pub enum ImportError<T> {
+    /// Pull requests kept failing; the last error.
+    Fetch(async_nats::Error),
+    /// An empty queue refused this item as full: it is larger than the
+    /// queue's whole budget.
+    TooLarge(Box<Envelope<T>>),
+}
+
+impl<T> ImportError<T> {
+    /// The item that could not be pushed, if that is the error.
+    pub fn into_envelope(self) -> Option<Envelope<T>> {
+        match self {
+            ImportError::TooLarge(e) => Some(*e),
+            ImportError::Fetch(_) => None,
+        }
+    }
+}
+
+impl<T> fmt::Debug for ImportError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ImportError::Fetch(e) => f.debug_tuple("Fetch").field(e).finish(),
+            ImportError::TooLarge(e) => f.debug_tuple("TooLarge").field(&e.id).finish(),
+        }
+    }
+}
+
+impl<T> fmt::Display for ImportError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ImportError::Fetch(e) => write!(f, "pulling from JetStream failed: {e}"),
+            ImportError::TooLarge(e) => {
+                write!(
+                    f,
+                    "item {} is larger than the whole budget of the queue",
+                    e.id
+                )
+            }
+        }
+    }
+}
+
+impl<T> Error for ImportError<T> {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            ImportError::Fetch(e) => Some(&**e),
+            ImportError::TooLarge(_) => None,
+        }
+    }
+}
