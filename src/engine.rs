@@ -125,52 +125,84 @@ impl<T: Send + Sync + 'static> Engine<T> {
         }
     }
 
-    /// Builds the envelope for sequence number `seq` enqueued at `now`.
-    /// `origin` is the previous history of a forwarded item (its UUID,
-    /// creation time and events including the dequeue), `None` for a fresh
-    /// one.
+    /// The enqueue event of an item published into this log at `now`.
     #[inline]
-    fn envelope(
+    fn enqueue_event(&self, now: u64) -> Event {
+        // SAFETY: the event goes into an envelope that is published into a
+        // chunk of this log (the callers reserved its sequence number), and
+        // every chunk of the log holds the log's `Tether`, whose name is
+        // this one.
+        unsafe { Event::borrowed(EventKind::Enqueued, &self.log.name, now) }
+    }
+
+    /// The envelope of a fresh item with sequence number `seq`, enqueued
+    /// (and created) at `now`: a new UUID, its enqueue as its history.
+    #[inline]
+    fn fresh(&self, seq: u64, now: u64, payload: T) -> Item<T> {
+        let history = History::Fresh([self.enqueue_event(now)]);
+        Item::new(crate::id::uuid_v7_at(now), seq, now, history, payload)
+    }
+
+    /// The envelope of a forwarded item: `origin` is its UUID, creation time
+    /// and events so far (the dequeue included); its enqueue here at `now`
+    /// is appended.
+    fn forwarded(
         &self,
         seq: u64,
         now: u64,
         payload: T,
-        origin: Option<(Uuid, u64, Vec<Event>)>,
+        (id, created, mut events): (Uuid, u64, Vec<Event>),
     ) -> Item<T> {
-        // SAFETY: the envelope is published into a chunk of this log (the
-        // callers reserved its sequence number), and every chunk of the log
-        // holds the log's `Tether`, whose name is this one.
-        let enqueue = unsafe { Event::borrowed(EventKind::Enqueued, &self.log.name, now) };
-        let (id, created, history) = match origin {
-            None => (crate::id::uuid_v7_at(now), now, History::Fresh([enqueue])),
-            Some((id, created, mut events)) => {
-                events.push(enqueue);
-                (id, created, History::Forwarded(events.into_boxed_slice()))
-            }
-        };
-        Item::new(id, seq, created, history, payload)
+        events.push(self.enqueue_event(now));
+        Item::new(
+            id,
+            seq,
+            created,
+            History::Forwarded(events.into_boxed_slice()),
+            payload,
+        )
     }
 
     /// The push path: budget, sequence number, envelope, publication.
+    /// `origin` is the previous history of a forwarded item (its UUID,
+    /// creation time and events including the dequeue), `None` for a fresh
+    /// one.
     #[inline]
     pub(crate) fn push(
         &self,
         payload: T,
         origin: Option<(Uuid, u64, Vec<Event>)>,
     ) -> Result<Uuid, PushError<T>> {
-        let events = origin.as_ref().map_or(1, |o| o.2.len() + 1);
-        let bytes = self.accounted(&payload, events);
-        self.push_accounted(payload, bytes, origin)
+        match origin {
+            None => self.push_fresh(payload),
+            Some(origin) => {
+                let bytes = self.accounted(&payload, origin.2.len() + 1);
+                self.push_with(payload, bytes, move |seq, now, payload| {
+                    self.forwarded(seq, now, payload, origin)
+                })
+            }
+        }
     }
 
-    /// [`Engine::push`] once the payload is sized: `bytes` as `accounted`
-    /// gives them. Inlined into `push`, so the push path is unchanged.
+    /// [`Engine::push`] of a fresh item: the hot path of `Queue::push`.
+    #[inline]
+    pub(crate) fn push_fresh(&self, payload: T) -> Result<Uuid, PushError<T>> {
+        let bytes = self.accounted(&payload, 1);
+        self.push_with(payload, bytes, |seq, now, payload| {
+            self.fresh(seq, now, payload)
+        })
+    }
+
+    /// The push once the payload is sized (`bytes`, as `accounted` gives
+    /// them): `make` builds the envelope from the sequence number, the time
+    /// and the payload. Generic in `make`, so the fresh path carries no
+    /// forwarding state.
     #[inline(always)]
-    fn push_accounted(
+    fn push_with(
         &self,
         payload: T,
         bytes: usize,
-        origin: Option<(Uuid, u64, Vec<Event>)>,
+        make: impl FnOnce(u64, u64, T) -> Item<T>,
     ) -> Result<Uuid, PushError<T>> {
         let log = &self.log;
         // Pinned once, before any reservation: pinning may run the epoch
@@ -192,7 +224,7 @@ impl<T: Send + Sync + 'static> Engine<T> {
             return Err(PushError::Closed(payload));
         };
         let now = log.clock.now_nanos();
-        let item = self.envelope(seq, now, payload, origin);
+        let item = make(seq, now, payload);
         let id = item.id();
         log.publish(seq, item, bytes, now, &guard);
         Ok(id)
@@ -213,7 +245,9 @@ impl<T: Send + Sync + 'static> Engine<T> {
         payload: T,
         bytes: usize,
     ) -> Result<Result<Uuid, PushError<T>>, (T, Next)> {
-        match self.push_accounted(payload, bytes, None) {
+        match self.push_with(payload, bytes, |seq, now, payload| {
+            self.fresh(seq, now, payload)
+        }) {
             Err(PushError::Full(payload)) if bytes <= self.log.limit => {
                 let guard = epoch::pin();
                 let mut held = false;
@@ -252,7 +286,7 @@ impl<T: Send + Sync + 'static> Engine<T> {
                 .into_iter()
                 .zip(sizes)
                 .zip(first..)
-                .map(|((payload, bytes), seq)| (self.envelope(seq, now, payload, None), bytes));
+                .map(|((payload, bytes), seq)| (self.fresh(seq, now, payload), bytes));
             log.publish_all(first, envelopes, now, &guard);
             return Ok(n);
         }
@@ -260,7 +294,7 @@ impl<T: Send + Sync + 'static> Engine<T> {
         let mut rest = items.drain(..);
         let mut pushed = 0;
         while let Some(payload) = rest.next() {
-            if let Err(e) = self.push(payload, None) {
+            if let Err(e) = self.push_fresh(payload) {
                 let closed = e.is_closed();
                 let mut back = vec![e.into_inner()];
                 back.extend(rest);

@@ -326,7 +326,7 @@ impl<T: Send + Sync + 'static> Queue<T> {
     /// assert_eq!(c.try_recv().unwrap().id(), id);
     /// ```
     pub fn push(&self, payload: T) -> Result<Uuid, PushError<T>> {
-        self.shared().push(payload, None)
+        self.shared().push_fresh(payload)
     }
 
     /// Pushes `payload`, blocking up to `timeout` for room when the budget

@@ -572,9 +572,12 @@ fn missed_is_final_when_recv_reports_closed() {
 /// envelope after the queue is gone). Every payload is dropped once.
 #[test]
 fn deliveries_and_events_outlive_their_items_and_queue() {
-    let n = size(400, 24);
+    // Enough pushes past a budget of ~20 items that evictions clear slots
+    // (their clearing runs a few collections later) while deliveries hold
+    // them.
+    let n = size(400, 120);
     let q: Queue<String> = Queue::builder("outlive")
-        .memory_limit(4096)
+        .memory_limit(2048)
         .overflow(Overflow::DropOldest)
         .sweep_interval(None)
         .build()
