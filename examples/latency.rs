@@ -1,6 +1,8 @@
 //! Push → blocking receive latency at a fixed, modest rate, chunkq beside
 //! crossbeam-channel (`recv`) and tokio broadcast (`blocking_recv` in a std
-//! thread).
+//! thread); chunkq three ways: its receiver parked (`Wait::Park`, the
+//! default), busy-spinning (`chunkq-spin`, `Wait::Spin`: for a thread pinned
+//! to its own core) and yielding (`chunkq-yield`, `Wait::Yield`).
 //!
 //! ```text
 //! cargo run --release --example latency -- [--rate 50000] [--secs 3] [--rounds 3] [--out FILE]
@@ -16,7 +18,8 @@
 //! arrive complete and in order. Prints and writes a CSV of p50 / p90 / p99
 //! / p99.9 / max in nanoseconds, with chunkq's figure over each peer's.
 //! Two threads: not oversubscribed on a 2-core machine (the producer spins,
-//! the consumer sleeps in its receive).
+//! the consumer sleeps in its receive, or spins in `chunkq-spin`: then both
+//! cores are busy, which is what that strategy is for).
 
 #[path = "../benches/harness/mod.rs"]
 #[allow(dead_code)]
@@ -75,6 +78,19 @@ fn measure(
 }
 
 fn chunkq_run(rate: u64, total: u64) -> Histogram<u64> {
+    chunkq_waiting(rate, total, chunkq::Wait::Park)
+}
+
+fn chunkq_spin_run(rate: u64, total: u64) -> Histogram<u64> {
+    chunkq_waiting(rate, total, chunkq::Wait::Spin)
+}
+
+fn chunkq_yield_run(rate: u64, total: u64) -> Histogram<u64> {
+    chunkq_waiting(rate, total, chunkq::Wait::Yield)
+}
+
+/// chunkq with its consumer waiting the given way (`Consumer::with_wait`).
+fn chunkq_waiting(rate: u64, total: u64, wait: chunkq::Wait) -> Histogram<u64> {
     let q: chunkq::Queue<Msg> = chunkq::Queue::builder("latency")
         .memory_limit(1 << 30)
         .ttl(Duration::from_secs(3600))
@@ -82,7 +98,7 @@ fn chunkq_run(rate: u64, total: u64) -> Histogram<u64> {
         .overflow(chunkq::Overflow::Reject)
         .build()
         .expect("builder");
-    let c = q.subscribe();
+    let c = q.subscribe().with_wait(wait);
     measure(
         rate,
         total,
@@ -144,8 +160,10 @@ fn main() {
     }
     let total = (rate as f64 * secs) as u64;
     assert!(total >= 100, "too few items: raise --rate or --secs");
-    let runs: [(&str, Run); 3] = [
+    let runs: [(&str, Run); 5] = [
         ("chunkq", chunkq_run),
+        ("chunkq-spin", chunkq_spin_run),
+        ("chunkq-yield", chunkq_yield_run),
         ("crossbeam-channel", crossbeam_run),
         ("tokio-broadcast", tokio_run),
     ];

@@ -61,13 +61,114 @@ pub struct Consumer<T: Send + Sync + 'static> {
     shared: Arc<Engine<T>>,
     /// The cursor and counters this handle shares with its clones.
     group: Arc<Group<T>>,
+    /// How this handle's blocking receives wait (its own: clones copy it).
+    wait: Wait,
+}
+
+/// How a consumer's blocking receives (`recv`, `recv_timeout`,
+/// `recv_many`, `iter`) wait for the next item ([`Consumer::with_wait`]).
+///
+/// `Park` (the default) sleeps on the queue's eventcount and costs a push
+/// one load while nobody sleeps; a wake-up costs a few microseconds of the
+/// scheduler's time. A thread pinned to its own core that must react in
+/// nanoseconds (the disruptor's busy-spin strategy) can `Spin` instead: it
+/// never sleeps and keeps its core busy; `Yield` spins briefly, then yields
+/// its core to other runnable threads between checks. Neither makes the
+/// producers do anything: they find nobody parked.
+///
+/// # Examples
+///
+/// ```
+/// use chunkq::{Queue, Wait};
+/// use std::thread;
+/// let q: Queue<u64> = Queue::new("ticks");
+/// let c = q.subscribe().with_wait(Wait::Spin);
+/// let t = thread::spawn(move || c.recv().map(|d| *d.payload()));
+/// q.push(7).unwrap();
+/// assert_eq!(t.join().unwrap().unwrap(), 7);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Wait {
+    /// Sleep until a push or a close wakes the thread (the default).
+    #[default]
+    Park,
+    /// Busy-spin (`std::hint::spin_loop`) re-checking, never sleeping.
+    Spin,
+    /// Spin briefly, then yield the core (`std::thread::yield_now`)
+    /// between re-checks, never sleeping.
+    Yield,
 }
 
 impl<T: Send + Sync + 'static> Consumer<T> {
     /// Registers a new group.
     pub(crate) fn new(shared: Arc<Engine<T>>, start: Start) -> Self {
         let group = shared.log.register(start);
-        Self { shared, group }
+        Self {
+            shared,
+            group,
+            wait: Wait::Park,
+        }
+    }
+
+    /// This handle, waiting the given way in its blocking receives (see
+    /// [`Wait`]); clones made from it afterwards copy it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chunkq::{Queue, Wait};
+    /// let q: Queue<u8> = Queue::new("a");
+    /// let c = q.subscribe().with_wait(Wait::Yield);
+    /// assert_eq!(c.wait(), Wait::Yield);
+    /// assert_eq!(c.clone().wait(), Wait::Yield);
+    /// assert_eq!(q.subscribe().wait(), Wait::Park);
+    /// ```
+    pub fn with_wait(mut self, wait: Wait) -> Self {
+        self.wait = wait;
+        self
+    }
+
+    /// How this handle's blocking receives wait.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: chunkq::Queue<u8> = chunkq::Queue::new("a");
+    /// assert_eq!(q.subscribe().wait(), chunkq::Wait::Park);
+    /// ```
+    pub fn wait(&self) -> Wait {
+        self.wait
+    }
+
+    /// Blocks, the way this handle waits, until `try_recv` may find
+    /// something (an item or the close) or `deadline` passes.
+    fn block(&self, deadline: Option<Instant>) {
+        let spin_then = match self.wait {
+            Wait::Park => {
+                self.shared
+                    .log
+                    .readable
+                    .wait_until(|| self.ready(), deadline);
+                return;
+            }
+            Wait::Spin => None,
+            // Spin this many rounds, then yield between checks.
+            Wait::Yield => Some(64u32),
+        };
+        let mut rounds = 0u32;
+        while !self.ready() {
+            rounds = rounds.wrapping_add(1);
+            // The clock only every 64 rounds: reading it costs more than a
+            // check.
+            if rounds % 64 == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
+                return;
+            }
+            match spin_then {
+                Some(n) if rounds > n => std::thread::yield_now(),
+                _ => std::hint::spin_loop(),
+            }
+        }
     }
 
     /// Takes the next item without blocking.
@@ -247,7 +348,7 @@ impl<T: Send + Sync + 'static> Consumer<T> {
                 Ok(n) => return Ok(n),
                 Err(TryRecvError::Closed) => return Err(RecvError),
                 Err(TryRecvError::Empty) => {
-                    self.shared.log.readable.wait_until(|| self.ready(), None);
+                    self.block(None);
                 }
             }
         }
@@ -330,7 +431,7 @@ impl<T: Send + Sync + 'static> Consumer<T> {
                 Ok(d) => return Ok(d),
                 Err(TryRecvError::Closed) => return Err(RecvError),
                 Err(TryRecvError::Empty) => {
-                    self.shared.log.readable.wait_until(|| self.ready(), None);
+                    self.block(None);
                 }
             }
         }
@@ -363,10 +464,7 @@ impl<T: Send + Sync + 'static> Consumer<T> {
                     if deadline.is_some_and(|d| Instant::now() >= d) {
                         return Err(RecvTimeoutError::Timeout);
                     }
-                    self.shared
-                        .log
-                        .readable
-                        .wait_until(|| self.ready(), deadline);
+                    self.block(deadline);
                 }
             }
         }
@@ -601,6 +699,7 @@ impl<T: Send + Sync + 'static> Clone for Consumer<T> {
         Self {
             shared: self.shared.clone(),
             group: self.group.clone(),
+            wait: self.wait,
         }
     }
 }

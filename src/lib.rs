@@ -249,7 +249,7 @@ mod sync;
 mod wait;
 
 pub use clock::Clock;
-pub use consumer::{Consumer, Missed, Notice, Notifications};
+pub use consumer::{Consumer, Missed, Notice, Notifications, Wait};
 pub use engine::Overflow;
 pub use envelope::{Delivery, Envelope, Event, EventKind, Item};
 pub use error::{
