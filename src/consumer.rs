@@ -11,7 +11,7 @@ use crate::envelope::{Delivery, Item};
 use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
 use crate::group::{Group, Start};
 use crate::log::Nothing;
-use crate::sync::{Arc, Ordering};
+use crate::sync::Arc;
 #[cfg(feature = "async")]
 use crate::wait::{AsyncWait, Next};
 use std::fmt;
@@ -195,7 +195,7 @@ impl<T: Send + Sync + 'static> Consumer<T> {
     pub fn try_recv(&self) -> Result<Delivery<T>, TryRecvError> {
         let log = &self.shared.log;
         match log.try_recv_one(&self.group) {
-            Ok(item) => Ok(Delivery::new(item, self.group.id, log.clock.now_nanos())),
+            Ok(item) => Ok(Delivery::new(item, self.group.id(), log.clock.now_nanos())),
             Err(nothing) => Err(recv_error(nothing)),
         }
     }
@@ -321,7 +321,7 @@ impl<T: Send + Sync + 'static> Consumer<T> {
         if max == 0 {
             return self.no_room();
         }
-        let id = self.group.id;
+        let id = self.group.id();
         self.claim(max, |item, at| out.push(Delivery::new(item, id, at)))
     }
 
@@ -398,14 +398,14 @@ impl<T: Send + Sync + 'static> Consumer<T> {
     /// Whether the queue is closed and this group has nothing left to read.
     fn finished(&self) -> bool {
         let log = &self.shared.log;
-        let c = self.group.cursor.load(Ordering::SeqCst);
+        let c = self.group.cursor();
         let h = log.head_seq();
         let (t, closed) = log.tail_seq();
         closed && c.max(h) >= t
     }
 
     fn ready(&self) -> bool {
-        let c = self.group.cursor.load(Ordering::SeqCst);
+        let c = self.group.cursor();
         let (t, closed) = self.shared.log.tail_seq();
         closed || c < t
     }
@@ -596,7 +596,7 @@ impl<T: Send + Sync + 'static> Consumer<T> {
     /// assert_ne!(c.id(), q.subscribe().id());
     /// ```
     pub fn id(&self) -> Uuid {
-        self.group.id
+        self.group.id()
     }
 
     /// Retained items this consumer (group) has not read yet.
@@ -614,7 +614,7 @@ impl<T: Send + Sync + 'static> Consumer<T> {
     /// ```
     pub fn lag(&self) -> usize {
         let log = &self.shared.log;
-        let c = self.group.cursor.load(Ordering::SeqCst);
+        let c = self.group.cursor();
         let h = log.head_seq();
         let (t, _) = log.tail_seq();
         // Saturates where `usize` is narrower than the sequence numbers.
@@ -687,9 +687,7 @@ impl<T: Send + Sync + 'static> Clone for Consumer<T> {
     /// Another member of the same group: shares the cursor (see the type
     /// docs).
     fn clone(&self) -> Self {
-        // Relaxed: a handle count; creating a clone from a live handle cannot
-        // race with the last drop (like `Arc::clone`).
-        let before = self.group.handles.fetch_add(1, Ordering::Relaxed);
+        let before = self.group.add_handle();
         // As `Arc` and crossbeam-channel's counter do: a count this high
         // means clones are leaked in a loop (`mem::forget`); wrapping would
         // let the group be deregistered while handles still use it.
@@ -706,8 +704,7 @@ impl<T: Send + Sync + 'static> Clone for Consumer<T> {
 
 impl<T: Send + Sync + 'static> Drop for Consumer<T> {
     fn drop(&mut self) {
-        // AcqRel: the last dropper sees every other clone's work (like `Arc`).
-        if self.group.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+        if self.group.release_handle() {
             self.shared.log.deregister(&self.group);
             // No more notices: wake `Notifications::recv_timeout` waiters.
             self.shared.log.noticed.notify();
@@ -721,13 +718,13 @@ impl<T: Send + Sync + 'static> Drop for Consumer<T> {
 impl<T: Send + Sync + 'static> fmt::Debug for Consumer<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Consumer")
-            .field("id", &self.group.id)
+            .field("id", &self.group.id())
             .field("queue", &self.shared.log.name)
-            .field("cursor", &self.group.cursor.load(Ordering::SeqCst))
+            .field("cursor", &self.group.cursor())
             // `lag()` may wait for a `close` in flight; `Debug` never waits.
             .field("lag", &{
                 let log = &self.shared.log;
-                let c = self.group.cursor.load(Ordering::SeqCst);
+                let c = self.group.cursor();
                 log.tail_now().saturating_sub(c.max(log.head_seq()))
             })
             // `missed()` may wait for a move in flight; `Debug` never waits.
@@ -844,13 +841,10 @@ impl<T: Send + Sync + 'static> Notifications<T> {
         // Count what removals passed since the group last looked (cursors
         // below `head` are caught up lazily, see `log/mod.rs`).
         self.shared.log.catch_up(&self.group);
-        // SeqCst: pairs with the SeqCst `fetch_add` in `count_missed`.
-        let expired = self.group.pending_expired.swap(0, Ordering::SeqCst);
-        let evicted = self.group.pending_evicted.swap(0, Ordering::SeqCst);
+        let (expired, evicted, at) = self.group.take_pending();
         if expired == 0 && evicted == 0 {
             return None;
         }
-        let at = self.group.last_miss_at.load(Ordering::Relaxed);
         Some(Notice {
             expired,
             evicted,
@@ -891,13 +885,8 @@ impl<T: Send + Sync + 'static> Notifications<T> {
             // handle's `fetch_sub`, each followed by a notify of the log's
             // `noticed` signal.
             let log = &self.shared.log;
-            let pending = || {
-                self.group.pending_expired.load(Ordering::SeqCst) != 0
-                    || self.group.pending_evicted.load(Ordering::SeqCst) != 0
-                    || self.group.cursor.load(Ordering::SeqCst) < log.head_seq()
-            };
-            let over =
-                || self.shared.log.is_closed() || self.group.handles.load(Ordering::SeqCst) == 0;
+            let pending = || self.group.has_pending() || self.group.cursor() < log.head_seq();
+            let over = || self.shared.log.is_closed() || self.group.handles() == 0;
             if !log.noticed.wait_until(|| pending() || over(), deadline) || (over() && !pending()) {
                 return self.try_recv();
             }
@@ -926,7 +915,7 @@ impl<T: Send + Sync + 'static> Notifications<T> {
         if let Some(n) = self.try_recv() {
             return Ok(Some(n));
         }
-        if self.shared.log.is_closed() || self.group.handles.load(Ordering::SeqCst) == 0 {
+        if self.shared.log.is_closed() || self.group.handles() == 0 {
             // One more look: a notice counted just before the end.
             return Ok(self.try_recv());
         }
@@ -1117,7 +1106,7 @@ impl<T: Send + Sync + 'static> Drop for NoticeStream<T> {
 impl<T: Send + Sync + 'static> fmt::Debug for Notifications<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Notifications")
-            .field("consumer", &self.group.id)
+            .field("consumer", &self.group.id())
             .finish()
     }
 }

@@ -103,42 +103,171 @@ pub(crate) enum Cause {
 /// One consumer group: the state all clones of a `Consumer` share.
 pub(crate) struct Group<T> {
     /// The group's UUID ([`crate::Consumer::id`]).
-    pub(crate) id: Uuid,
+    id: Uuid,
     /// Next sequence number to read, or `JOINING | 0` while registering. On
     /// its own cache line: clones CAS it on every read.
-    pub(crate) cursor: CachePadded<AtomicU64>,
+    cursor: CachePadded<AtomicU64>,
     /// Where the group asked to start (`Since` already resolved to a
     /// `Seq` by `Log::register`).
-    pub(crate) start: Start,
+    start: Start,
     /// The position `Log::join` gave the cursor, `JOINING` until then
     /// (written by the thread whose join CAS won).
-    pub(crate) first: AtomicU64,
+    first: AtomicU64,
     /// Running total of items this group missed by expiry.
-    pub(crate) expired: AtomicU64,
+    expired: AtomicU64,
     /// Running total of items this group missed by eviction.
-    pub(crate) evicted: AtomicU64,
+    evicted: AtomicU64,
     /// Expired count not yet taken by a `Notifications` receiver.
-    pub(crate) pending_expired: AtomicU64,
+    pending_expired: AtomicU64,
     /// Evicted count not yet taken by a `Notifications` receiver.
-    pub(crate) pending_evicted: AtomicU64,
+    pending_evicted: AtomicU64,
     /// Time (ns since the Unix epoch) of the latest miss counted.
-    pub(crate) last_miss_at: AtomicU64,
+    last_miss_at: AtomicU64,
     /// Cursor moves past unread items in flight: incremented before the
     /// move's CAS, decremented after its counting (or after its CAS failed).
     /// `missed()` waits until it reads zero, so a count is never seen behind
     /// the cursor move it belongs to. (Counting begun and finished moves
     /// separately is not enough: a later move that fails and finishes could
     /// stand in for an earlier one still counting.)
-    pub(crate) moving: AtomicU64,
+    moving: AtomicU64,
     /// The chunk this group read from last: a counted reference (see
     /// `chunk.rs`), so a lagging group finds its chunk in O(1). Null at first.
-    pub(crate) hint: Atomic<Chunk<T>>,
+    hint: Atomic<Chunk<T>>,
     /// Live `Consumer` handles (clones) of this group; the last one to drop
     /// deregisters the group.
-    pub(crate) handles: AtomicUsize,
+    handles: AtomicUsize,
 }
 
 impl<T> Group<T> {
+    // ----- the cursor protocol -----------------------------------------------
+    // The log decides *where* a cursor goes (it knows `head`, `tail` and the
+    // chunks); these methods are the only writers of the cursor and of the
+    // miss counters, so each of the moves below is the one CAS the module
+    // docs account for.
+
+    /// The group's UUID ([`crate::Consumer::id`]).
+    pub(crate) fn id(&self) -> Uuid {
+        self.id
+    }
+
+    /// The cursor: the next sequence number to read, or `JOINING` (flag)
+    /// while registering.
+    pub(crate) fn cursor(&self) -> u64 {
+        // SeqCst: cursor, `head`, `tail` and registry loads take part in the
+        // total order the accounting proof (`log/mod.rs`) relies on.
+        self.cursor.load(Ordering::SeqCst)
+    }
+
+    /// A read: claims `[from, to)` for this group if the cursor still holds
+    /// `from`. Exactly one of {this read, a clone's read, a remover's move}
+    /// takes each sequence number.
+    #[inline]
+    pub(crate) fn claim(&self, from: u64, to: u64) -> bool {
+        // SeqCst: see `cursor`.
+        self.cursor
+            .compare_exchange(from, to, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    }
+
+    /// A remover's (or a lagging reader's) move past items that left: moves
+    /// the cursor from `c` to `h` if it still holds `c`, and counts the
+    /// `h - c` items as missed with `cause` (nothing for `Consumed`), at
+    /// time `now()`. Returns whether this call moved it. The move is
+    /// announced in `moving` before its CAS and withdrawn after its count,
+    /// so `missed()` never sees a count behind its cursor move.
+    pub(crate) fn move_past(
+        &self,
+        c: u64,
+        h: u64,
+        cause: Cause,
+        now: impl FnOnce() -> u64,
+    ) -> bool {
+        debug_assert!(c < h);
+        // SeqCst: announced before the move, so that a reader who sees the
+        // moved cursor also sees the move in progress (see `missed`).
+        self.moving.fetch_add(1, Ordering::SeqCst);
+        let moved = self.claim(c, h);
+        if moved {
+            self.count_missed(h - c, cause, now());
+        }
+        // SeqCst: publishes the counts to `missed` (pairs with its SeqCst
+        // load); a failed move withdraws its announcement the same way.
+        self.moving.fetch_sub(1, Ordering::SeqCst);
+        moved
+    }
+
+    /// Replaces a `JOINING` cursor by the start position `position` gives
+    /// for the group's [`Start`] (the log reads `head` and `tail` in it,
+    /// after the group was published in the registry: the proof in
+    /// `log/mod.rs` needs exactly this order). Any thread may do it; the
+    /// CAS lets one win, which records the position for `first_position`.
+    pub(crate) fn join(&self, position: impl FnOnce(Start) -> u64) {
+        let c = self.cursor();
+        if c & JOINING == 0 {
+            return;
+        }
+        let pos = position(self.start);
+        debug_assert_eq!(pos & JOINING, 0);
+        if self.claim(c, pos) {
+            // Release: pairs with the Acquire load in `first_position`.
+            self.first.store(pos, Ordering::Release);
+        }
+    }
+
+    /// Where the cursor started, once the winner of `join` recorded it.
+    pub(crate) fn first_position(&self) -> Option<u64> {
+        // Acquire: pairs with the Release store in `join`.
+        let first = self.first.load(Ordering::Acquire);
+        (first & JOINING == 0).then_some(first)
+    }
+
+    // ----- handles and notices -----------------------------------------------
+
+    /// Counts one more `Consumer` handle (a clone); returns the count before.
+    pub(crate) fn add_handle(&self) -> usize {
+        // Relaxed: creating a clone from a live handle cannot race with the
+        // last drop (like `Arc::clone`).
+        self.handles.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Drops one handle; returns whether it was the last (the caller then
+    /// deregisters the group).
+    pub(crate) fn release_handle(&self) -> bool {
+        // AcqRel: the last dropper sees every other clone's work (like `Arc`).
+        self.handles.fetch_sub(1, Ordering::AcqRel) == 1
+    }
+
+    /// Live handles; 0 once the group is deregistered.
+    pub(crate) fn handles(&self) -> usize {
+        // SeqCst: a notice waiter's re-check (`wait.rs`) reads it.
+        self.handles.load(Ordering::SeqCst)
+    }
+
+    /// Whether counted misses wait for a `Notifications` receiver.
+    pub(crate) fn has_pending(&self) -> bool {
+        // SeqCst: the re-check of a notice waiter (pairs with
+        // `count_missed`'s SeqCst add).
+        self.pending_expired.load(Ordering::SeqCst) != 0
+            || self.pending_evicted.load(Ordering::SeqCst) != 0
+    }
+
+    /// Takes the misses counted since the last take: `(expired, evicted,
+    /// time of the latest)`.
+    pub(crate) fn take_pending(&self) -> (u64, u64, u64) {
+        // SeqCst: as `has_pending`.
+        let expired = self.pending_expired.swap(0, Ordering::SeqCst);
+        let evicted = self.pending_evicted.swap(0, Ordering::SeqCst);
+        // Relaxed: a timestamp for display, ordered enough by the swaps.
+        (expired, evicted, self.last_miss_at.load(Ordering::Relaxed))
+    }
+
+    /// The chunk hint, for `Log::locate` (a counted reference; see
+    /// `set_hint`).
+    pub(crate) fn hint<'g>(&self, guard: &'g Guard) -> Shared<'g, Chunk<T>> {
+        // Acquire: pairs with the AcqRel swap in `set_hint`.
+        self.hint.load(Ordering::Acquire, guard)
+    }
+
     /// A group about to register: cursor `JOINING`, one handle.
     pub(crate) fn new(start: Start) -> Self {
         Self {
@@ -165,7 +294,7 @@ impl<T> Group<T> {
     pub(crate) fn missed(&self) -> (u64, u64) {
         let mut spin = crate::sync::Spin::new();
         // SeqCst: pairs with the SeqCst increment and decrement in
-        // `Log::move_cursor`: a move whose CAS precedes this load is either
+        // `move_past`: a move whose CAS precedes this load is either
         // still counted here (we wait) or has finished counting.
         while self.moving.load(Ordering::SeqCst) != 0 {
             spin.wait();
@@ -184,7 +313,7 @@ impl<T> Group<T> {
 
     /// Counts `n` items this group will never read (the caller notifies
     /// the log's notice waiters).
-    pub(crate) fn count_missed(&self, n: u64, cause: Cause, now: u64) {
+    fn count_missed(&self, n: u64, cause: Cause, now: u64) {
         // Relaxed on the counters: they are statistics; the CAS on `cursor`
         // that preceded this call is what makes the count exactly-once.
         let (total, pending) = match cause {

@@ -6,7 +6,7 @@
 use crate::consumer::Missed;
 use crate::engine::Engine;
 use crate::group::Cause;
-use crate::sync::{Ordering, epoch};
+use crate::sync::epoch;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -106,13 +106,11 @@ pub(crate) fn snapshot<T: Send + Sync + 'static>(engine: &Engine<T>) -> Stats {
             .map(|g| {
                 log.catch_up(g);
                 let (expired, evicted) = g.missed();
-                // SeqCst: as `Consumer::lag`.
-                let c = g.cursor.load(Ordering::SeqCst);
+                let c = g.cursor();
                 let lag = log.tail_seq().0.saturating_sub(c.max(log.head_seq()));
                 GroupStats {
-                    id: g.id,
-                    // Relaxed: a count for display; handles order nothing.
-                    members: g.handles.load(Ordering::Relaxed),
+                    id: g.id(),
+                    members: g.handles(),
                     lag: usize::try_from(lag).unwrap_or(usize::MAX),
                     missed: Missed { expired, evicted },
                 }

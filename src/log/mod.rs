@@ -629,7 +629,7 @@ impl<T: Send + Sync + 'static> Log<T> {
         loop {
             // SeqCst: cursor, head and tail loads take part in the total
             // order the accounting proof (module docs) relies on.
-            let c = group.cursor.load(Ordering::SeqCst);
+            let c = group.cursor();
             debug_assert_eq!(c & JOINING, 0, "handles see registered groups only");
             let hw = self.head.load(Ordering::SeqCst);
             let h = seq_of(hw);
@@ -663,13 +663,9 @@ impl<T: Send + Sync + 'static> Log<T> {
                 spin.wait();
                 continue;
             };
-            // SeqCst: the claim; exactly one of {this read, a clone's read, a
+            // The claim; exactly one of {this read, a clone's read, a
             // remover's move} takes each of [c, c + n) (see `group.rs`).
-            if group
-                .cursor
-                .compare_exchange(c, c + n as u64, Ordering::SeqCst, Ordering::SeqCst)
-                .is_err()
-            {
+            if !group.claim(c, c + n as u64) {
                 continue;
             }
             // A cursor that sat at `head` held trimming back (a trim needs
@@ -716,7 +712,7 @@ impl<T: Send + Sync + 'static> Log<T> {
     #[inline]
     fn locate<'g>(&self, group: &Group<T>, seq: u64, guard: &'g Guard) -> Option<&'g Chunk<T>> {
         // Acquire: pairs with the AcqRel swap in `Group::set_hint`.
-        let hint = group.hint.load(Ordering::Acquire, guard);
+        let hint = group.hint(guard);
         // SAFETY: the hint owns a counted reference; a chunk it drops is
         // destroyed only after a grace period, so it is alive under `guard`
         // (linked or not: its slots are what they were when `head` passed
@@ -745,7 +741,7 @@ impl<T: Send + Sync + 'static> Log<T> {
         // is freed (if ever) after `guard` is dropped.
         let first_index = unsafe { first.deref() }.index;
         // Acquire: pairs with the AcqRel swap in `Group::set_hint`.
-        let hint = group.hint.load(Ordering::Acquire, guard);
+        let hint = group.hint(guard);
         let mut cur = first;
         if !hint.is_null() {
             // SAFETY: the hint owns a counted reference; a chunk it drops is
@@ -784,28 +780,14 @@ impl<T: Send + Sync + 'static> Log<T> {
     /// number, counting the passed items with `hw`'s cause, if the cursor
     /// still holds `c`. Returns whether this call moved it.
     fn move_cursor(&self, group: &Group<T>, c: u64, hw: u64) -> bool {
-        let h = seq_of(hw);
-        debug_assert!(c < h);
-        // SeqCst: announced before the move, so that a reader who sees the
-        // moved cursor also sees the move in progress (see `Group::missed`).
-        group.moving.fetch_add(1, Ordering::SeqCst);
-        // SeqCst: the exactly-once claim of [c, h) (see `group.rs`).
-        let moved = group
-            .cursor
-            .compare_exchange(c, h, Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok();
-        let counted = moved && cause_of(hw) != Cause::Consumed;
-        if counted {
-            group.count_missed(h - c, cause_of(hw), self.clock.now_nanos());
-        }
-        // SeqCst: publishes the counts to `Group::missed` (pairs with its
-        // SeqCst load); a failed move withdraws its announcement the same way.
-        group.moving.fetch_sub(1, Ordering::SeqCst);
-        if counted {
-            // The change a notice waiter re-checks is `count_missed`'s
-            // SeqCst `fetch_add` (see `wait.rs`). Notified after the move is
-            // withdrawn from `moving`, which `missed()` waits on: a waker
-            // (an async receiver's executor) never runs where others wait.
+        let cause = cause_of(hw);
+        let moved = group.move_past(c, seq_of(hw), cause, || self.clock.now_nanos());
+        if moved && cause != Cause::Consumed {
+            // The change a notice waiter re-checks is the count's SeqCst
+            // `fetch_add` (see `wait.rs`). Notified after `move_past`
+            // withdrew the move from `moving`, which `missed()` waits on: a
+            // waker (an async receiver's executor) never runs where others
+            // wait.
             self.noticed.notify();
         }
         moved
@@ -878,29 +860,18 @@ impl<T: Send + Sync + 'static> Log<T> {
     /// module docs needs exactly this order). Any thread may do it; the CAS
     /// lets one win.
     fn join(&self, group: &Group<T>) {
-        let c = group.cursor.load(Ordering::SeqCst);
-        if c & JOINING == 0 {
-            return;
-        }
-        let h = self.head_seq();
-        let pos = match group.start {
-            // `Since` is resolved to a `Seq` by `register`.
-            Start::Oldest | Start::Since(_) => h,
-            // Loaded after `head`, so not below it.
-            Start::Latest => self.tail_seq().0.max(h),
-            // Never below `head` (what is gone is not owed), and below the
-            // cursor flag bits.
-            Start::Seq(n) => n.min(SEQ_MASK).max(h),
-        };
-        // SeqCst: see `move_cursor`. Failure means another thread joined it.
-        if group
-            .cursor
-            .compare_exchange(c, pos, Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok()
-        {
-            // Release: pairs with the Acquire load in `Log::start_seq`.
-            group.first.store(pos, Ordering::Release);
-        }
+        group.join(|start| {
+            let h = self.head_seq();
+            match start {
+                // `Since` is resolved to a `Seq` by `register`.
+                Start::Oldest | Start::Since(_) => h,
+                // Loaded after `head`, so not below it.
+                Start::Latest => self.tail_seq().0.max(h),
+                // Never below `head` (what is gone is not owed), and below
+                // the cursor flag bits.
+                Start::Seq(n) => n.min(SEQ_MASK).max(h),
+            }
+        });
     }
 
     /// Where `group`'s cursor started (see `Consumer::start_seq`). The join
@@ -910,9 +881,7 @@ impl<T: Send + Sync + 'static> Log<T> {
     pub(crate) fn start_seq(&self, group: &Group<T>) -> u64 {
         let mut spin = Spin::new();
         loop {
-            // Acquire: pairs with the Release store in `join`.
-            let first = group.first.load(Ordering::Acquire);
-            if first & JOINING == 0 {
+            if let Some(first) = group.first_position() {
                 return first;
             }
             spin.wait();
@@ -926,7 +895,7 @@ impl<T: Send + Sync + 'static> Log<T> {
         loop {
             // SeqCst: the cursor, then `head` (see the proof in the module
             // docs).
-            let c = group.cursor.load(Ordering::SeqCst);
+            let c = group.cursor();
             let hw = self.head.load(Ordering::SeqCst);
             if c & JOINING != 0 || c >= seq_of(hw) || self.move_cursor(group, c, hw) {
                 return;
@@ -947,7 +916,7 @@ impl<T: Send + Sync + 'static> Log<T> {
         let h = seq_of(hw);
         for group in self.registry.load(guard) {
             loop {
-                let c = group.cursor.load(Ordering::SeqCst);
+                let c = group.cursor();
                 if c & JOINING != 0 {
                     self.join(group);
                     continue;
@@ -1036,7 +1005,7 @@ impl Log<u64> {
                 loom::thread::spawn(move || log.move_cursor(&group, 0, hw))
             })
             .collect();
-        if group.cursor.load(Ordering::SeqCst) == 1 {
+        if group.cursor() == 1 {
             assert_eq!(group.missed(), (1, 0), "a count behind its cursor move");
         }
         let wins: usize = movers

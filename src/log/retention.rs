@@ -208,7 +208,7 @@ impl<T: Send + Sync + 'static> Log<T> {
             }
             let mut min = chunk.end();
             for g in groups {
-                let c = g.cursor.load(Ordering::SeqCst);
+                let c = g.cursor();
                 // A joining group, or one that has not read past `h` (a
                 // cursor left below `head` by evictions included): nothing
                 // to release. Stopping at the first such group keeps a
