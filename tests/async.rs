@@ -20,8 +20,14 @@ use std::thread;
 use std::time::Duration;
 
 /// A queue without a sweeper thread.
+/// A queue whose budget holds every item a test pushes, so that a producer
+/// never depends on how fast a (loaded) receiver keeps up.
 fn queue(name: &str) -> Queue<u64> {
-    Queue::builder(name).sweep_interval(None).build().unwrap()
+    Queue::builder(name)
+        .memory_limit(64 << 20)
+        .sweep_interval(None)
+        .build()
+        .unwrap()
 }
 
 /// A `Reject` queue whose budget holds `items` u64 items (tiny: far fewer
