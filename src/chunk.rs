@@ -243,6 +243,17 @@ impl<T> Chunk<T> {
         unsafe { self.slots.get_unchecked(i) }
     }
 
+    /// Raises `newest` to `at` (an enqueue time about to be published
+    /// here). Relaxed: ordered before readers by the slot's Release
+    /// publication, which the caller makes afterwards; the load spares the
+    /// contended RMW when a newer time is already there.
+    #[inline]
+    pub(crate) fn raise_newest(&self, at: u64) {
+        if self.newest.load(Ordering::Relaxed) < at {
+            self.newest.fetch_max(at, Ordering::Relaxed);
+        }
+    }
+
     /// The queue's tether, for a new chunk.
     pub(crate) fn tether(&self) -> &Arc<Tether> {
         &self.tether

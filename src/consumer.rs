@@ -613,12 +613,7 @@ impl<T: Send + Sync + 'static> Consumer<T> {
     /// assert_eq!(c.lag(), 1);
     /// ```
     pub fn lag(&self) -> usize {
-        let log = &self.shared.log;
-        let c = self.group.cursor();
-        let h = log.head_seq();
-        let (t, _) = log.tail_seq();
-        // Saturates where `usize` is narrower than the sequence numbers.
-        usize::try_from(t.saturating_sub(c.max(h))).unwrap_or(usize::MAX)
+        self.shared.log.lag(&self.group)
     }
 
     /// Running totals of the items this consumer (group) never read, by

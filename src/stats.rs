@@ -106,12 +106,10 @@ pub(crate) fn snapshot<T: Send + Sync + 'static>(engine: &Engine<T>) -> Stats {
             .map(|g| {
                 log.catch_up(g);
                 let (expired, evicted) = g.missed();
-                let c = g.cursor();
-                let lag = log.tail_seq().0.saturating_sub(c.max(log.head_seq()));
                 GroupStats {
                     id: g.id(),
                     members: g.handles(),
-                    lag: usize::try_from(lag).unwrap_or(usize::MAX),
+                    lag: log.lag(g),
                     missed: Missed { expired, evicted },
                 }
             })

@@ -273,6 +273,17 @@ impl<T: Send + Sync + 'static> Log<T> {
         self.tail.load(Ordering::SeqCst) & !CLOSED
     }
 
+    /// Retained items that `group` has not read yet (0 for a cursor ahead
+    /// of `tail`); saturates where `usize` is narrower than the sequence
+    /// numbers.
+    pub(crate) fn lag(&self, group: &Group<T>) -> usize {
+        // SeqCst (in each load): the cursor, then `head`, then `tail`.
+        let c = group.cursor();
+        let h = self.head_seq();
+        let (t, _) = self.tail_seq();
+        usize::try_from(t.saturating_sub(c.max(h))).unwrap_or(usize::MAX)
+    }
+
     /// Retained items (published or about to be).
     pub(crate) fn len(&self) -> u64 {
         let h = self.head_seq();
@@ -303,12 +314,9 @@ impl<T: Send + Sync + 'static> Log<T> {
         if h >= self.tail_seq().0 {
             return None;
         }
-        // Acquire: pairs with the AcqRel CAS in `retire_chunks`.
-        let mut cur = self.head_chunk.load(Ordering::Acquire, &guard);
-        // SAFETY: `head_chunk` and its successors, loaded under `guard`,
-        // are freed (if ever) after `guard` is dropped.
-        while let Some(c) = unsafe { cur.as_ref() } {
-            if c.index == h / Self::CAP {
+        // SAFETY: loaded under `guard` (see `chunk_from_head`).
+        match unsafe { self.chunk_from_head(h / Self::CAP, &guard).as_ref() } {
+            Some(c) if c.index == h / Self::CAP => {
                 let slot = c.slot(h);
                 if !slot.is_published() {
                     // In flight, or removed meanwhile (then a younger item
@@ -317,16 +325,31 @@ impl<T: Send + Sync + 'static> Log<T> {
                 }
                 // SAFETY: seen published under `guard`, at `head` as loaded
                 // after pinning, so not yet cleared.
-                return Some(unsafe { slot.item() }.enqueued_nanos());
+                Some(unsafe { slot.item() }.enqueued_nanos())
             }
-            if c.index > h / Self::CAP {
+            // `head` moved past the chunks we walked: about now.
+            _ => Some(now),
+        }
+    }
+
+    /// The first linked chunk whose index is at least `index`, walking from
+    /// `head_chunk`; null if the list ends before it (not installed yet).
+    /// The chunk, and every chunk reached from it by `next`, is alive while
+    /// `guard` is held: unlinking goes in index order and frees after a
+    /// grace period.
+    fn chunk_from_head<'g>(&self, index: u64, guard: &'g Guard) -> Shared<'g, Chunk<T>> {
+        // Acquire: pairs with the AcqRel CAS in `retire_chunks`.
+        let mut cur = self.head_chunk.load(Ordering::Acquire, guard);
+        // SAFETY: `head_chunk` or reached from it by `next` under `guard`
+        // (see above).
+        while let Some(c) = unsafe { cur.as_ref() } {
+            if c.index >= index {
                 break;
             }
             // Acquire: pairs with the install CAS in `next_chunk`.
-            cur = c.next.load(Ordering::Acquire, &guard);
+            cur = c.next.load(Ordering::Acquire, guard);
         }
-        // `head` moved past the chunks we walked: about now.
-        Some(now)
+        cur
     }
 
     /// How many payload `Drop`s panicked when chunkq dropped removed items.
@@ -411,11 +434,7 @@ impl<T: Send + Sync + 'static> Log<T> {
     #[inline]
     pub(crate) fn publish(&self, seq: u64, item: Item<T>, bytes: usize, at: u64, guard: &Guard) {
         let c = self.chunk_for_push(seq, guard);
-        // Relaxed: ordered before readers by the Release publication below;
-        // the load spares the contended RMW when a newer time is there.
-        if c.newest.load(Ordering::Relaxed) < at {
-            c.newest.fetch_max(at, Ordering::Relaxed);
-        }
+        c.raise_newest(at);
         // SAFETY: as in `publish_all`.
         unsafe { c.slot(seq).write(item, bytes) };
         self.readable.notify();
@@ -438,12 +457,7 @@ impl<T: Send + Sync + 'static> Log<T> {
                 Some(c) if seq < c.end() => c,
                 _ => {
                     let c = self.chunk_for_push(seq, guard);
-                    // Relaxed: ordered before readers by the Release
-                    // publication below; the load spares the contended RMW
-                    // when a newer time is already there.
-                    if c.newest.load(Ordering::Relaxed) < at {
-                        c.newest.fetch_max(at, Ordering::Relaxed);
-                    }
+                    c.raise_newest(at);
                     chunk = Some(c);
                     c
                 }
@@ -822,10 +836,9 @@ impl<T: Send + Sync + 'static> Log<T> {
         let guard = epoch::pin();
         let h = self.head_seq();
         let (tail, _) = self.tail_seq();
-        // Acquire: pairs with the AcqRel CAS in `retire_chunks`.
-        let mut cur = self.head_chunk.load(Ordering::Acquire, &guard);
-        // SAFETY: `head_chunk` is never null; it and its successors, loaded
-        // under `guard`, are freed (if ever) after `guard` is dropped.
+        let mut cur = self.chunk_from_head(h / Self::CAP, &guard);
+        // SAFETY: loaded under `guard` (see `chunk_from_head`), as are
+        // their successors.
         while let Some(c) = unsafe { cur.as_ref() } {
             let from = h.max(c.start());
             let to = tail.min(c.end());

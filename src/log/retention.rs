@@ -50,21 +50,12 @@ impl<T: Send + Sync + 'static> Log<T> {
                 self.help(hw, guard);
             }
             let h = seq_of(hw);
-            // Acquire: pairs with the AcqRel CAS in `retire_chunks`.
-            let mut cur = self.head_chunk.load(Ordering::Acquire, guard);
-            let chunk = loop {
-                // SAFETY: `head_chunk` or reached from it by `next` under
-                // `guard` (see `locate`).
-                let c = unsafe { cur.deref() };
-                if c.index >= h / Self::CAP {
-                    break c;
-                }
-                cur = c.next.load(Ordering::Acquire, guard);
-                if cur.is_null() {
-                    // `h` sits at the start of a chunk nobody installed yet:
-                    // nothing is retained there.
-                    return 0;
-                }
+            let cur = self.chunk_from_head(h / Self::CAP, guard);
+            // SAFETY: loaded under `guard` (see `chunk_from_head`).
+            let Some(chunk) = (unsafe { cur.as_ref() }) else {
+                // `h` sits at the start of a chunk nobody installed yet:
+                // nothing is retained there.
+                return 0;
             };
             if chunk.index != h / Self::CAP {
                 continue; // `head` moved on under us
