@@ -17,13 +17,19 @@
 //!   never written again. Zero therefore means "reserved but not yet
 //!   published" while the sequence number is at or above `head`, and
 //!   "cleared" below it; readers tell the two apart by re-reading `head`.
-//! - A reader increments `owners` only for a slot it claimed while pinned,
-//!   having seen it published after pinning: the log's count is released
-//!   only by a clearing deferred after `head` passed the slot, which runs
-//!   after that guard is gone, so the increment never starts from 0.
+//! - A reader increments `owners` in one of two ways. Pinned: only for a
+//!   slot it claimed while pinned, having seen it published after pinning;
+//!   the log's count is released only by a clearing deferred after `head`
+//!   passed the slot, which runs after that guard is gone, so the plain
+//!   increment never starts from 0 ([`Held::acquire`]). Unpinned, through
+//!   a consumer's lease (`lease.rs`): only *if the count is not 0*
+//!   ([`Held::try_acquire`], a CAS), so it never revives a cleared item,
+//!   and before it claims the slot (a reader that then loses the claim
+//!   gives the count back).
 //! - `refs` counts the owners of the chunk's memory: one for the list link
 //!   (dropped when the chunk is unlinked), one per consumer group whose
-//!   chunk hint points here, one per removed range whose slots are waiting
+//!   chunk hint points here, one per consumer handle whose lease holds it
+//!   (`lease.rs`), one per removed range whose slots are waiting
 //!   to be cleared, and one per slot whose item outlived its clearing (a
 //!   delivery still holds it; the clearing adds that reference before it
 //!   gives up the log's count, and the last [`Held`] releases it). The chunk
@@ -412,6 +418,39 @@ impl<T> Held<T> {
         Self {
             chunk: NonNull::from(chunk),
             slot: NonNull::from(slot),
+        }
+    }
+
+    /// Takes one more count of `slot` in `chunk` if its count is not 0
+    /// (the slot is published and its item not yet dropped); `None`
+    /// otherwise. What a leased read uses instead of a guard (see the
+    /// module docs and `lease.rs`).
+    ///
+    /// # Safety
+    /// The caller holds a counted reference to `chunk` (so its memory is
+    /// alive), and `slot` lies in `chunk`.
+    #[inline]
+    pub(crate) unsafe fn try_acquire(chunk: &Chunk<T>, slot: &Slot<T>) -> Option<Self> {
+        // Acquire (load and success): pairs with the Release publication in
+        // `Slot::write`, so the item may be read; a count seen non-zero is
+        // never revived from 0 (the CAS fails if it dropped meanwhile).
+        let mut n = slot.owners.load(Ordering::Acquire);
+        loop {
+            if n == 0 {
+                return None;
+            }
+            match slot
+                .owners
+                .compare_exchange_weak(n, n + 1, Ordering::Acquire, Ordering::Acquire)
+            {
+                Ok(_) => {
+                    return Some(Self {
+                        chunk: NonNull::from(chunk),
+                        slot: NonNull::from(slot),
+                    });
+                }
+                Err(now) => n = now,
+            }
         }
     }
 

@@ -10,6 +10,7 @@ use crate::engine::Engine;
 use crate::envelope::{Delivery, Item};
 use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
 use crate::group::{Group, Start};
+use crate::lease::Lease;
 use crate::log::Nothing;
 use crate::sync::Arc;
 #[cfg(feature = "async")]
@@ -63,6 +64,10 @@ pub struct Consumer<T: Send + Sync + 'static> {
     group: Arc<Group<T>>,
     /// How this handle's blocking receives wait (its own: clones copy it).
     wait: Wait,
+    /// This handle's counted reference to the chunk it last read from, so
+    /// that `try_recv` within that chunk pins no epoch guard (its own:
+    /// clones start without one; see `lease.rs`).
+    lease: Lease<T>,
 }
 
 /// How a consumer's blocking receives (`recv`, `recv_timeout`,
@@ -108,6 +113,7 @@ impl<T: Send + Sync + 'static> Consumer<T> {
             shared,
             group,
             wait: Wait::Park,
+            lease: Lease::new(),
         }
     }
 
@@ -194,7 +200,7 @@ impl<T: Send + Sync + 'static> Consumer<T> {
     /// ```
     pub fn try_recv(&self) -> Result<Delivery<T>, TryRecvError> {
         let log = &self.shared.log;
-        match log.try_recv_one(&self.group) {
+        match log.try_recv_one(&self.group, &self.lease) {
             Ok(item) => Ok(Delivery::new(item, self.group.id(), log.clock.now_nanos())),
             Err(nothing) => Err(recv_error(nothing)),
         }
@@ -693,6 +699,7 @@ impl<T: Send + Sync + 'static> Clone for Consumer<T> {
             shared: self.shared.clone(),
             group: self.group.clone(),
             wait: self.wait,
+            lease: Lease::new(),
         }
     }
 }

@@ -236,6 +236,7 @@ mod envelope;
 mod error;
 mod group;
 mod id;
+mod lease;
 mod log;
 #[cfg(feature = "metrics")]
 mod metrics;

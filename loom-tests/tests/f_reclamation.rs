@@ -124,3 +124,43 @@ fn delivery_outlives_its_chunk() {
         }
     });
 }
+
+/// The lease (`lease.rs`): a reader whose previous read left it a counted
+/// reference to chunk 0 reads on without pinning, while the main thread's
+/// `DropOldest` pushes evict what it has not read, retire chunk 0 and, in
+/// the pin of a later push, clear its slots. The leased read takes its
+/// owner count only if the slot's count is not 0 and before it claims the
+/// slot, so it never revives a cleared item and never reads a dropped
+/// payload; each item is delivered or counted as evicted, exactly once.
+#[test]
+fn leased_read_vs_eviction_and_clearing() {
+    model(|counter| {
+        let limit = 2 * item_bytes(counter);
+        let (q, _clock) = queue(limit, Overflow::DropOldest);
+        let slow = q.subscribe();
+        q.push(counter.make(0)).unwrap();
+        q.push(counter.make(1)).unwrap();
+        // Leaves the reader a lease on chunk 0.
+        assert_eq!(slow.try_recv().unwrap().payload().id(), 0);
+        let lagging = thread::spawn(move || {
+            let got: Vec<_> = (0..2).filter_map(|_| slow.try_recv().ok()).collect();
+            assert_in_order(&got);
+            let _ = ids(&got);
+            (got, slow)
+        });
+        for i in 2..5 {
+            q.push(counter.make(i)).unwrap();
+            assert!(q.memory_used() <= limit);
+        }
+        let (mut got, slow) = lagging.join().unwrap();
+        got.extend(drain(&slow));
+        assert_in_order(&got);
+        let _ = ids(&got);
+        assert!(
+            got.iter()
+                .all(|d| d.seq() >= 1 && d.seq() as usize == d.payload().id())
+        );
+        assert_eq!(got.len() as u64 + slow.missed().evicted, 4);
+        assert_eq!(got.last().map(|d| d.seq()), Some(4));
+    });
+}

@@ -80,14 +80,18 @@
 //! "after" is the single total order.)
 //!
 //! # Reclamation
-//! Items are reference-counted (`Arc`): the slot owns one count until
-//! detached, each delivery one more. Detached items and unlinked chunks are
-//! freed through crossbeam-epoch, so a reader that loaded a pointer under a
-//! guard can still use it. Chunks also count their owners (list link, group
-//! hints; see `chunk.rs`). A pointer is only ever followed when it was loaded
-//! under the current guard from a location that still held it: `head_chunk`,
-//! `tail_chunk`, a group's hint, or `next` of a chunk reached that way. The
-//! `// SAFETY:` comments say why each such chunk is still alive.
+//! Items live inline in their chunk's slots and count their owners there
+//! (`chunk.rs`): the log's count until the slot is cleared, one grace period
+//! after `head` passed it, plus one per delivery. Unlinked chunks are freed
+//! through crossbeam-epoch once their own count (list link, group hints,
+//! handle leases, pending clearings, cleared items still held) reaches zero,
+//! so a reader that loaded a pointer under a guard can still use it. A
+//! pointer is only ever followed when it was loaded under the current guard
+//! from a location that still held it (`head_chunk`, `tail_chunk`, a group's
+//! hint, or `next` of a chunk reached that way), or when the follower owns a
+//! counted reference to it (a consumer handle's lease, `lease.rs`, which
+//! reads without a guard and so takes a slot's count only if it is not 0).
+//! The `// SAFETY:` comments say why each such chunk is still alive.
 //!
 //! The accounted bytes are released when `head` passes an item; the memory
 //! itself is freed later, when the epoch collector runs and the last delivery
@@ -97,10 +101,12 @@ use crate::chunk::{self, Chunk, Held, Tether};
 use crate::clock::Clock;
 use crate::envelope::{Item, Name};
 use crate::group::{Cause, Group, JOINING, Registry, Start};
+use crate::lease::Lease;
 use crate::sync::epoch::{self, Atomic, Guard, Shared};
 use crate::sync::{Arc, AtomicU64, AtomicUsize, Ordering, Spin};
 use crate::wait::Signal;
 use crossbeam_utils::CachePadded;
+use std::ptr::NonNull;
 
 mod retention;
 
@@ -578,9 +584,9 @@ impl<T: Send + Sync + 'static> Log<T> {
         max: usize,
         mut sink: impl FnMut(Held<T>),
     ) -> Result<usize, Nothing> {
-        self.claim(group, max, |chunk, from, n| {
+        self.claim(group, max, |chunk, from, n, _| {
             for seq in from..from + n as u64 {
-                // SAFETY: see `try_recv_one`.
+                // SAFETY: see `try_recv_one_pinned`.
                 sink(unsafe { Held::acquire(chunk, chunk.slot(seq)) });
             }
             n
@@ -589,10 +595,78 @@ impl<T: Send + Sync + 'static> Log<T> {
 
     /// Reads the next item for `group` as a counted reference to its slot,
     /// or says why there is none: [`Log::try_recv`] for one item, without
-    /// the sink (the path of every `Consumer::try_recv`).
+    /// the sink (the path of every `Consumer::try_recv`). Reads within the
+    /// chunk the handle's `lease` holds pin nothing (see `lease.rs`); the
+    /// rest go through [`Log::claim`], which moves the lease along.
     #[inline]
-    pub(crate) fn try_recv_one(&self, group: &Group<T>) -> Result<Held<T>, Nothing> {
-        self.claim(group, 1, |chunk, seq, _| {
+    pub(crate) fn try_recv_one(
+        &self,
+        group: &Group<T>,
+        lease: &Lease<T>,
+    ) -> Result<Held<T>, Nothing> {
+        let Some(leased) = lease.take() else {
+            return self.try_recv_one_pinned(group, lease, None);
+        };
+        // SAFETY: the lease owns a counted reference to the chunk (now ours
+        // until we put it back), so its memory is alive.
+        let chunk = unsafe { leased.as_ref() };
+        // SeqCst: as in `claim`.
+        let c = group.cursor();
+        let hw = self.head.load(Ordering::SeqCst);
+        if c < seq_of(hw) || c / Self::CAP != chunk.index {
+            // Behind `head` (the pinned path moves the cursor), or past the
+            // leased chunk (the pinned path finds the next one).
+            return self.try_recv_one_pinned(group, lease, Some(leased));
+        }
+        // SAFETY: we hold a counted reference to `chunk`, and the slot lies
+        // in it (its index is `c / CAP`).
+        let Some(held) = (unsafe { Held::try_acquire(chunk, chunk.slot(c)) }) else {
+            // Not published yet (or cleared since `head` passed it, which the
+            // pinned path sorts out). An empty queue answers without a pin.
+            let (t, closed) = self.tail_seq();
+            if c >= t {
+                lease.put(leased);
+                return Err(if closed {
+                    Nothing::Closed
+                } else {
+                    Nothing::Empty
+                });
+            }
+            return self.try_recv_one_pinned(group, lease, Some(leased));
+        };
+        // The claim, after the count: the item cannot be dropped between
+        // them. Losing it (to a clone, or to a remover's move) gives the
+        // count back (the `Held`'s drop) and retries the pinned way.
+        if !group.claim(c, c + 1) {
+            drop(held);
+            return self.try_recv_one_pinned(group, lease, Some(leased));
+        }
+        // SeqCst: as in `claim` (wake producers waiting for room).
+        let hw = self.head.load(Ordering::SeqCst);
+        if c <= hw {
+            self.claimed_at_head(c, hw);
+        }
+        lease.put(leased);
+        if (c + 1) % Self::CAP == 0 {
+            self.left_chunk();
+        }
+        Ok(held)
+    }
+
+    /// [`Log::try_recv_one`] through [`Log::claim`] (pinned), moving the
+    /// lease to the chunk it read from; `leased` is the reference the
+    /// caller took from `lease`, if any.
+    #[cold]
+    #[inline(never)]
+    fn try_recv_one_pinned(
+        &self,
+        group: &Group<T>,
+        lease: &Lease<T>,
+        leased: Option<NonNull<Chunk<T>>>,
+    ) -> Result<Held<T>, Nothing> {
+        let mut leased = leased;
+        let got = self.claim(group, 1, |chunk, seq, _, guard| {
+            leased = Lease::renew(leased.take(), chunk, guard);
             // SAFETY: `claim` hands out slots that it saw published after
             // its guard was pinned, while the guard is still held: the log's
             // count of a removed slot is released only by a clearing
@@ -600,7 +674,20 @@ impl<T: Send + Sync + 'static> Log<T> {
             // gone. So the count is >= 1 (even if `head` has passed the slot
             // since the claim), and we take our own.
             unsafe { Held::acquire(chunk, chunk.slot(seq)) }
-        })
+        });
+        if let Some(l) = leased {
+            lease.put(l);
+        }
+        got
+    }
+
+    /// A read left a chunk (claimed its last slot) without a guard: trims
+    /// what every group has read, as `claim` does.
+    #[cold]
+    #[inline(never)]
+    fn left_chunk(&self) {
+        let guard = epoch::pin();
+        while self.trim_step(&guard) > 0 {}
     }
 
     /// Reads up to `max` (>= 1) next items for `group`, in order, lending
@@ -614,9 +701,9 @@ impl<T: Send + Sync + 'static> Log<T> {
         max: usize,
         mut f: impl FnMut(&Item<T>),
     ) -> Result<usize, Nothing> {
-        self.claim(group, max, |chunk, from, n| {
+        self.claim(group, max, |chunk, from, n, _| {
             for seq in from..from + n as u64 {
-                // SAFETY: as in `try_recv_one`, the item is alive while
+                // SAFETY: as in `try_recv_one_pinned`, the item is alive while
                 // `claim`'s guard is held, and the reference does not escape
                 // `f`.
                 f(unsafe { chunk.slot(seq).item() });
@@ -636,7 +723,7 @@ impl<T: Send + Sync + 'static> Log<T> {
         &self,
         group: &Group<T>,
         max: usize,
-        take: impl FnOnce(&Chunk<T>, u64, usize) -> R,
+        take: impl FnOnce(&Chunk<T>, u64, usize, &Guard) -> R,
     ) -> Result<R, Nothing> {
         let guard = epoch::pin();
         let mut spin = Spin::new();
@@ -700,7 +787,7 @@ impl<T: Send + Sync + 'static> Log<T> {
             }
             // Each slot was published after we pinned `guard`, which is
             // still held (see `try_recv_one` for why its item is alive).
-            let taken = take(chunk, c, n);
+            let taken = take(chunk, c, n, &guard);
             if (c + n as u64) % Self::CAP == 0 {
                 // We left a chunk: release what every group has read.
                 while self.trim_step(&guard) > 0 {}
