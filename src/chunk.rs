@@ -37,10 +37,22 @@
 //!   reference is only ever taken from a count the taker knows is non-zero
 //!   (its own, or through [`Chunk::try_acquire`]), so a dying chunk is never
 //!   revived.
+//! - A chunk whose `refs` reached zero is *recycled*, not freed: the
+//!   collector hands it, one grace period later (so no reader pinned before
+//!   its last release can still hold a pointer to it), to its queue's
+//!   [`Pool`], a few slots from which [`alloc`] takes a chunk for a new
+//!   index before it asks the allocator. Its slots are all cleared (owner
+//!   count 0) by then; `alloc` resets its index, link, time and count. A
+//!   full pool, or a closed one (the log is gone), frees the chunk instead.
+//!   So in the steady state no chunk is allocated, and a recycled chunk is
+//!   reachable only through references taken after its new index was set
+//!   (the ABA a recycle could cause is excluded by the grace period and by
+//!   the counts: a lease or hint holds `refs`, so its chunk is never
+//!   recycled under it).
 
 use crate::envelope::{Item, Name};
 use crate::sync::epoch::{self, Atomic, Guard, Shared};
-use crate::sync::{AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
 use std::ptr::NonNull;
@@ -67,7 +79,7 @@ const fn capacity(slot_size: usize) -> u64 {
 
 /// What a queue's items need of it for as long as any of them lives (a
 /// delivery may outlive the queue): the log and each of its chunks hold it.
-pub(crate) struct Tether {
+pub(crate) struct Tether<T> {
     /// The queue's name, which the enqueue events of its items borrow
     /// (see `Event::borrowed`): held for its count, never read.
     #[allow(dead_code)]
@@ -76,6 +88,115 @@ pub(crate) struct Tether {
     /// (see `Log::drop_panics`). A plain std atomic: a statistic that
     /// orders nothing.
     pub(crate) drop_panics: StatCounter,
+    /// Chunks kept for reuse (see the module docs).
+    pub(crate) pool: Pool<T>,
+}
+
+impl<T> Tether<T> {
+    /// The tether of a new log named `name`.
+    pub(crate) fn new(name: Name) -> Self {
+        Self {
+            name,
+            drop_panics: StatCounter::new(0),
+            pool: Pool::new(),
+        }
+    }
+}
+
+/// How many retired chunks a queue keeps for reuse: enough to cover the
+/// chunks the epoch collector hands back in one batch in the steady state
+/// (a few hundred KiB at most per queue).
+const POOL: usize = if cfg!(loom) { 1 } else { 8 };
+
+/// Retired chunks kept for reuse (see the module docs): a few slots, each
+/// null or owning one chunk, taken by a swap, so that no chunk is handed out
+/// twice; `closed` once the log is gone.
+pub(crate) struct Pool<T> {
+    /// The kept chunks (each owned by its slot; null when empty).
+    slots: [AtomicPtr<Chunk<T>>; POOL],
+    /// Set by `close` (the log is dropped): chunks given later are freed.
+    closed: AtomicBool,
+}
+
+impl<T> Pool<T> {
+    /// An empty, open pool.
+    fn new() -> Self {
+        Self {
+            slots: std::array::from_fn(|_| AtomicPtr::new(std::ptr::null_mut())),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// A kept chunk, if any.
+    fn take(&self) -> Option<Box<Chunk<T>>> {
+        for slot in &self.slots {
+            // Relaxed: a look only; the swap below takes it.
+            if slot.load(Ordering::Relaxed).is_null() {
+                continue;
+            }
+            // Acquire: pairs with the SeqCst CAS in `give`, so the chunk's
+            // reset state and the clearing of its slots are visible.
+            let p = slot.swap(std::ptr::null_mut(), Ordering::Acquire);
+            if !p.is_null() {
+                // SAFETY: a non-null slot owns its chunk (a leaked `Box`),
+                // and the swap took it out exactly once.
+                return Some(unsafe { Box::from_raw(p) });
+            }
+        }
+        None
+    }
+
+    /// Keeps `chunk` (retired one grace period ago, every slot cleared),
+    /// or frees it when the pool is full or closed.
+    fn give(&self, chunk: Box<Chunk<T>>) {
+        // SeqCst: with the CAS below and the store and swaps in `close`, a
+        // Dekker pair: either `close` finds the chunk we put, or we see
+        // `closed` after putting it and take it back out.
+        if self.closed.load(Ordering::SeqCst) {
+            return drop(chunk);
+        }
+        let p = Box::into_raw(chunk);
+        for slot in &self.slots {
+            // SeqCst: see above; also the Release that `take` pairs with.
+            if slot
+                .compare_exchange(std::ptr::null_mut(), p, Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok()
+            {
+                if self.closed.load(Ordering::SeqCst) {
+                    self.drain();
+                }
+                return;
+            }
+        }
+        // SAFETY: no slot took `p`; we still own it.
+        drop(unsafe { Box::from_raw(p) });
+    }
+
+    /// Frees every kept chunk, and every chunk given from now on (the log
+    /// is being dropped: the pool's chunks hold its `Tether`).
+    pub(crate) fn close(&self) {
+        // SeqCst: see `give`.
+        self.closed.store(true, Ordering::SeqCst);
+        self.drain();
+    }
+
+    /// Frees every kept chunk.
+    fn drain(&self) {
+        for slot in &self.slots {
+            // SeqCst: see `give`.
+            let p = slot.swap(std::ptr::null_mut(), Ordering::SeqCst);
+            if !p.is_null() {
+                // SAFETY: as in `take`.
+                drop(unsafe { Box::from_raw(p) });
+            }
+        }
+    }
+}
+
+impl<T> Drop for Pool<T> {
+    fn drop(&mut self) {
+        self.drain();
+    }
 }
 
 /// One slot: an item written in place, its owner count and accounted size.
@@ -205,7 +326,7 @@ pub(crate) struct Chunk<T> {
     refs: AtomicUsize,
     /// What the chunk's items need of their queue after it may be gone
     /// (shared by the log and all its chunks).
-    tether: Arc<Tether>,
+    tether: Arc<Tether<T>>,
     /// The slots.
     slots: Box<[Slot<T>]>,
 }
@@ -216,7 +337,7 @@ impl<T> Chunk<T> {
 
     /// A fresh chunk `index` with one reference (the list link it is about to
     /// be installed into).
-    fn new(index: u64, tether: Arc<Tether>) -> Self {
+    fn new(index: u64, tether: Arc<Tether<T>>) -> Self {
         Self {
             index,
             next: Atomic::null(),
@@ -225,6 +346,21 @@ impl<T> Chunk<T> {
             tether,
             slots: (0..Self::CAP).map(|_| Slot::new()).collect(),
         }
+    }
+
+    /// Makes a recycled chunk (out of the pool: owned, every slot cleared)
+    /// chunk `index`, with one reference, as [`Chunk::new`] would.
+    fn reset(&mut self, index: u64) {
+        debug_assert!(
+            self.slots
+                .iter()
+                .all(|s| s.owners.load(Ordering::Relaxed) == 0),
+            "a chunk recycled with a live item"
+        );
+        self.index = index;
+        self.next = Atomic::null();
+        self.newest = AtomicU64::new(0);
+        self.refs = AtomicUsize::new(1);
     }
 
     /// First sequence number held here.
@@ -261,7 +397,7 @@ impl<T> Chunk<T> {
     }
 
     /// The queue's tether, for a new chunk.
-    pub(crate) fn tether(&self) -> &Arc<Tether> {
+    pub(crate) fn tether(&self) -> &Arc<Tether<T>> {
         &self.tether
     }
 
@@ -308,11 +444,17 @@ impl<T> Chunk<T> {
         // chunk to whoever drops the count to zero; the Acquire half makes the
         // destroyer see every other owner's uses.
         if chunk.refs.fetch_sub(n, Ordering::AcqRel) == n {
-            // SAFETY: the count is zero: no list link, hint, pending
+            // The count is zero: no list link, hint, lease, pending
             // clearing or delivery refers here any more, and `try_acquire`
             // cannot revive it, so nothing new can reach it; threads that
-            // loaded it earlier are pinned, and the collector waits for them.
-            unsafe { guard.defer_destroy(this) };
+            // loaded it earlier are pinned, and the collector runs this only
+            // after they unpin. (A function pointer and an address: the
+            // closure names no `T`, so it is `Send + 'static`, and it fits
+            // in crossbeam's inline deferred storage.)
+            let raw = ErasedChunk(this.as_raw().cast_mut().cast());
+            let recycle: unsafe fn(*mut ()) = recycle::<T>;
+            // SAFETY: `raw` is this chunk, handed over by the last reference.
+            guard.defer(move || unsafe { recycle(raw.into_raw()) });
         }
     }
 
@@ -532,9 +674,48 @@ pub(crate) fn drop_contained(drop: impl FnOnce()) -> bool {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(drop)).is_err()
 }
 
-/// Allocates chunk `index` as an epoch `Owned`.
-pub(crate) fn alloc<T>(index: u64, tether: Arc<Tether>) -> epoch::Owned<Chunk<T>> {
-    epoch::Owned::new(Chunk::new(index, tether))
+/// Chunk `index` as an epoch `Owned`: a recycled chunk from the queue's
+/// pool if there is one, a new allocation otherwise.
+pub(crate) fn alloc<T>(index: u64, tether: &Arc<Tether<T>>) -> epoch::Owned<Chunk<T>> {
+    match tether.pool.take() {
+        Some(mut chunk) => {
+            chunk.reset(index);
+            epoch::Owned::from(chunk)
+        }
+        None => epoch::Owned::new(Chunk::new(index, tether.clone())),
+    }
+}
+
+/// A retired chunk on its way to [`recycle`], type-erased so that the
+/// deferred closure names no `T`.
+struct ErasedChunk(*mut ());
+
+// SAFETY: the chunk it points to is handed over whole (nothing else refers
+// to it), and a `Chunk<T>` is shared memory of atomics and of items that
+// are `Send + Sync` (see `Slot`).
+unsafe impl Send for ErasedChunk {}
+
+impl ErasedChunk {
+    /// The pointer (a method, so that a closure captures the whole value,
+    /// which is `Send`, not its raw field).
+    fn into_raw(self) -> *mut () {
+        self.0
+    }
+}
+
+/// The collector's end of a chunk's last release: keeps the chunk in its
+/// queue's pool, or frees it.
+///
+/// # Safety
+/// `raw` is a `*mut Chunk<T>` from an epoch `Owned`, whose count reached
+/// zero one grace period ago; it is handed over here.
+unsafe fn recycle<T>(raw: *mut ()) {
+    // SAFETY: the caller's contract: nothing refers to the chunk any more.
+    let chunk = unsafe { Box::from_raw(raw.cast::<Chunk<T>>()) };
+    // Our own count of the tether: the chunk's may be the last, and the pool
+    // lives in it.
+    let tether = chunk.tether.clone();
+    tether.pool.give(chunk);
 }
 
 /// A chunk release waiting for a guard (see [`release_pinned`]): the chunk,

@@ -180,7 +180,7 @@ pub(crate) struct Log<T> {
     /// The name and the count of payload `Drop`s that panicked while chunkq
     /// dropped removed items (caught, see `chunk::drop_contained`), shared
     /// with every chunk: their items may outlive the log.
-    tether: std::sync::Arc<Tether>,
+    tether: std::sync::Arc<Tether<T>>,
     /// Items removed so far, by cause (`Cause as usize`: released after
     /// every group read them, expired, evicted), for `Queue::stats`. Plain
     /// std atomics: statistics that order nothing, added once per removal
@@ -216,11 +216,8 @@ impl<T: Send + Sync + 'static> Log<T> {
 
     /// An empty log with chunk 0 installed.
     pub(crate) fn new(name: Name, clock: Clock, limit: usize) -> Self {
-        let tether = std::sync::Arc::new(Tether {
-            name: name.clone(),
-            drop_panics: Default::default(),
-        });
-        let first = chunk::alloc::<T>(0, tether.clone()).into_shared(
+        let tether = std::sync::Arc::new(Tether::new(name.clone()));
+        let first = chunk::alloc::<T>(0, &tether).into_shared(
             // SAFETY: the chunk is not shared yet; no guard is needed.
             unsafe { epoch::unprotected() },
         );
@@ -558,7 +555,7 @@ impl<T: Send + Sync + 'static> Log<T> {
         if !next.is_null() {
             return next;
         }
-        let fresh = chunk::alloc::<T>(c.index + 1, c.tether().clone());
+        let fresh = chunk::alloc::<T>(c.index + 1, c.tether());
         // AcqRel: Release publishes the initialised chunk to the Acquire
         // loads of `next`; Acquire (on failure) sees the winner's chunk.
         match c.next.compare_exchange(
@@ -1146,6 +1143,9 @@ impl<T> Drop for Log<T> {
                 cur = next;
             }
         }
+        // The pooled chunks hold the tether: free them, and every chunk
+        // retired from now on (those deliveries still hold).
+        self.tether.pool.close();
         // Under loom, run what the stand-in collector still holds, so that no
         // deferred function outlives the model execution.
         #[cfg(loom)]

@@ -323,6 +323,11 @@ impl<'g, T> Shared<'g, T> {
     }
 
     /// Whether null.
+    /// The raw pointer.
+    pub(crate) fn as_raw(&self) -> *const T {
+        self.ptr
+    }
+
     pub(crate) fn is_null(&self) -> bool {
         self.ptr.is_null()
     }
@@ -383,6 +388,12 @@ impl<T> Owned<T> {
     /// Shares it.
     pub(crate) fn into_shared<'g>(self, _: &'g Guard) -> Shared<'g, T> {
         Shared::from_raw(Box::into_raw(self.0))
+    }
+}
+
+impl<T> From<Box<T>> for Owned<T> {
+    fn from(b: Box<T>) -> Self {
+        Self(b)
     }
 }
 
