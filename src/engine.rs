@@ -13,6 +13,7 @@
 use crate::chunk::{Chunk, Slot};
 use crate::envelope::{Event, EventKind, History, Item};
 use crate::error::{PushBatchError, PushError};
+use crate::lease::Lease;
 use crate::log::Log;
 use crate::size::SizeFn;
 use crate::sync::{Spin, epoch};
@@ -184,13 +185,38 @@ impl<T: Send + Sync + 'static> Engine<T> {
         }
     }
 
-    /// [`Engine::push`] of a fresh item: the hot path of `Queue::push`.
+    /// [`Engine::push`] of a fresh item.
     #[inline]
     pub(crate) fn push_fresh(&self, payload: T) -> Result<Uuid, PushError<T>> {
         let bytes = self.accounted(&payload, 1);
         self.push_with(payload, bytes, |seq, now, payload| {
             self.fresh(seq, now, payload)
         })
+    }
+
+    /// [`Engine::push_fresh`] by a producer handle with a `lease` (the hot
+    /// path of `Queue::push`): without an epoch pin while the next sequence
+    /// number lies in the leased chunk and the bytes fit at once
+    /// (`Log::reserve_leased`); otherwise the pinned path, which moves the
+    /// lease to the chunk it published into.
+    #[inline]
+    pub(crate) fn push_fresh_leased(
+        &self,
+        payload: T,
+        lease: &Lease<T>,
+    ) -> Result<Uuid, PushError<T>> {
+        let log = &self.log;
+        let bytes = self.accounted(&payload, 1);
+        let Some((leased, seq)) = log.reserve_leased(lease, bytes) else {
+            return self.push_pinned(payload, bytes, Some(lease), |seq, now, payload| {
+                self.fresh(seq, now, payload)
+            });
+        };
+        let now = log.clock.now_nanos();
+        let item = self.fresh(seq, now, payload);
+        let id = item.id();
+        log.publish_leased(lease, leased, seq, item, bytes, now);
+        Ok(id)
     }
 
     /// The push once the payload is sized (`bytes`, as `accounted` gives
@@ -202,6 +228,19 @@ impl<T: Send + Sync + 'static> Engine<T> {
         &self,
         payload: T,
         bytes: usize,
+        make: impl FnOnce(u64, u64, T) -> Item<T>,
+    ) -> Result<Uuid, PushError<T>> {
+        self.push_pinned(payload, bytes, None, make)
+    }
+
+    /// [`Engine::push_with`], moving `lease` (if any) to the chunk the item
+    /// went into. Out of line: the leased push's slow path.
+    #[inline(never)]
+    fn push_pinned(
+        &self,
+        payload: T,
+        bytes: usize,
+        lease: Option<&Lease<T>>,
         make: impl FnOnce(u64, u64, T) -> Item<T>,
     ) -> Result<Uuid, PushError<T>> {
         let log = &self.log;
@@ -226,7 +265,13 @@ impl<T: Send + Sync + 'static> Engine<T> {
         let now = log.clock.now_nanos();
         let item = make(seq, now, payload);
         let id = item.id();
-        log.publish(seq, item, bytes, now, &guard);
+        let chunk = log.publish(seq, item, bytes, now, &guard);
+        if let Some(lease) = lease {
+            // After the publication: nothing waits on us any more.
+            if let Some(renewed) = Lease::renew(lease.take(), chunk, &guard) {
+                lease.put(renewed);
+            }
+        }
         Ok(id)
     }
 

@@ -1,6 +1,7 @@
-//! A consumer handle's *lease*: one counted reference to the chunk it last
-//! read from, so that the next `try_recv` in the same chunk reads without
-//! pinning an epoch guard.
+//! A handle's *lease*: one counted reference to the chunk it last read
+//! from (a `Consumer`) or pushed into (a `Queue`), so that the next
+//! `try_recv` or `push` in the same chunk runs without pinning an epoch
+//! guard.
 //!
 //! # Why
 //! A pinned read costs a thread-local lookup, a `SeqCst` store and fence,
@@ -14,6 +15,18 @@
 //! chunk pins nothing; crossing into the next chunk (once per
 //! [`Chunk::CAP`] items), an empty queue's slow cases and the trim at a
 //! chunk's end pin as before.
+//!
+//! A push needs the guard for one more reason: pinning may collect, which
+//! runs payload drops (user code), and that must not happen while the
+//! pusher holds a reservation (invariant 7), so the pinned push pins
+//! *before* it reserves. The leased push never pins: it reserves its bytes,
+//! then takes the next sequence number by a CAS from a `tail` it saw inside
+//! the leased chunk (not at its first slot, whose producer installs the
+//! next chunk), so the number always lands in the chunk it holds; when
+//! `tail` has left the chunk it gives the bytes back and takes the pinned
+//! path, reserving nothing unpinned (`Log::reserve_leased`). The slot it
+//! writes cannot be removed under it (no removal passes an unpublished
+//! slot, invariant 6), so the chunk is still linked.
 //!
 //! # Invariants
 //! - `chunk` is null or holds one counted reference (`Chunk::refs`) owned by

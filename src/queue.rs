@@ -7,6 +7,7 @@ use crate::engine::{Engine, Overflow};
 use crate::envelope::{Delivery, Envelope, Name};
 use crate::error::{ConfigError, PushBatchError, PushError, PushTimeoutError};
 use crate::group::Start;
+use crate::lease::Lease;
 use crate::log::Log;
 use crate::size::{EstimateSize, SizeFn};
 use crate::stats::Stats;
@@ -63,6 +64,11 @@ pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 /// assert_eq!(c.recv().unwrap().payload(), "hello");
 /// ```
 pub struct Queue<T: Send + Sync + 'static> {
+    /// This handle's counted reference to the chunk it last pushed into,
+    /// so that `push` within that chunk pins no epoch guard (its own:
+    /// clones start without one; see `lease.rs`). Declared first, so it is
+    /// released before the handle.
+    lease: Lease<T>,
     /// The shared handle; its drop closes the queue.
     handle: std::sync::Arc<Handle<T>>,
 }
@@ -107,7 +113,10 @@ impl<T: Send + Sync + 'static> WeakQueue<T> {
     /// assert_eq!(weak.upgrade().unwrap().name(), "a");
     /// ```
     pub fn upgrade(&self) -> Option<Queue<T>> {
-        self.handle.upgrade().map(|handle| Queue { handle })
+        self.handle.upgrade().map(|handle| Queue {
+            lease: Lease::new(),
+            handle,
+        })
     }
 }
 
@@ -202,6 +211,7 @@ impl<T: Send + Sync + 'static> Drop for Handle<T> {
 impl<T: Send + Sync + 'static> Clone for Queue<T> {
     fn clone(&self) -> Self {
         Self {
+            lease: Lease::new(),
             handle: self.handle.clone(),
         }
     }
@@ -326,7 +336,7 @@ impl<T: Send + Sync + 'static> Queue<T> {
     /// assert_eq!(c.try_recv().unwrap().id(), id);
     /// ```
     pub fn push(&self, payload: T) -> Result<Uuid, PushError<T>> {
-        self.shared().push_fresh(payload)
+        self.shared().push_fresh_leased(payload, &self.lease)
     }
 
     /// Pushes `payload`, blocking up to `timeout` for room when the budget
@@ -1090,6 +1100,7 @@ impl<T: Send + Sync + 'static, S> Builder<T, S> {
             ),
         };
         Ok(Queue {
+            lease: Lease::new(),
             handle: std::sync::Arc::new(Handle { shared, sweeper }),
         })
     }

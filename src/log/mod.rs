@@ -432,14 +432,94 @@ impl<T: Send + Sync + 'static> Log<T> {
 
     /// Publishes `item` at the sequence number `seq` that `reserve_seqs` gave
     /// out, with its accounted `bytes` and enqueue time `at`; then wakes
-    /// blocked readers. (The one-item case of [`Log::publish_all`], kept
-    /// apart: it is the hot path of every `push`.)
+    /// blocked readers. Returns the chunk it went into. (The one-item case
+    /// of [`Log::publish_all`], kept apart: it is the pinned path of
+    /// `push`.)
     #[inline]
-    pub(crate) fn publish(&self, seq: u64, item: Item<T>, bytes: usize, at: u64, guard: &Guard) {
+    pub(crate) fn publish<'g>(
+        &self,
+        seq: u64,
+        item: Item<T>,
+        bytes: usize,
+        at: u64,
+        guard: &'g Guard,
+    ) -> &'g Chunk<T> {
         let c = self.chunk_for_push(seq, guard);
         c.raise_newest(at);
         // SAFETY: as in `publish_all`.
         unsafe { c.slot(seq).write(item, bytes) };
+        self.readable.notify();
+        c
+    }
+
+    /// The unpinned push (see `lease.rs`): reserves `bytes` and the next
+    /// sequence number, if that number lies in the chunk the producer
+    /// handle's `lease` holds and is not the chunk's first slot (whose
+    /// producer moves the push hint and installs the next chunk). Returns
+    /// the leased chunk (taken from the lease until [`Log::publish_leased`]
+    /// puts it back) and the number; `None` with nothing reserved (take the
+    /// pinned path).
+    ///
+    /// Nothing here runs user code or pins (invariant 7: a pin may collect),
+    /// and the number is taken by a CAS from a `tail` seen in the leased
+    /// chunk, so it never lands in a chunk this thread has no reference to.
+    #[inline]
+    pub(crate) fn reserve_leased(
+        &self,
+        lease: &Lease<T>,
+        bytes: usize,
+    ) -> Option<(NonNull<Chunk<T>>, u64)> {
+        let leased = lease.take()?;
+        // SAFETY: the lease owned a counted reference (now ours).
+        let index = unsafe { leased.as_ref() }.index;
+        let fits = |t: u64| t & CLOSED == 0 && t / Self::CAP == index && t % Self::CAP != 0;
+        // SeqCst: as `reserve_seqs`' `fetch_add`, whose part in the total
+        // order (against `close`, removers' `head` CAS and `Signal`'s
+        // `waiters`) the CAS below takes.
+        let mut t = self.tail.load(Ordering::SeqCst);
+        // Bytes first, then the number (see the module docs).
+        if fits(t) && self.try_reserve(bytes) {
+            loop {
+                // SeqCst: see above.
+                match self
+                    .tail
+                    .compare_exchange_weak(t, t + 1, Ordering::SeqCst, Ordering::SeqCst)
+                {
+                    Ok(_) => return Some((leased, t)),
+                    Err(now) if fits(now) => t = now,
+                    Err(_) => break,
+                }
+            }
+            self.unreserve(bytes);
+        }
+        lease.put(leased);
+        None
+    }
+
+    /// Publishes `item` at `seq` in `leased` (both from
+    /// [`Log::reserve_leased`]), puts the lease back, and wakes blocked
+    /// readers.
+    #[inline]
+    pub(crate) fn publish_leased(
+        &self,
+        lease: &Lease<T>,
+        leased: NonNull<Chunk<T>>,
+        seq: u64,
+        item: Item<T>,
+        bytes: usize,
+        at: u64,
+    ) {
+        // SAFETY: we own a counted reference to the chunk (taken from the
+        // lease), so it is alive.
+        let c = unsafe { leased.as_ref() };
+        c.raise_newest(at);
+        // SAFETY: we reserved `seq`, which lies in `c` (`reserve_leased`), and
+        // a sequence number is handed out once, so its slot was never
+        // published; no removal passes it before it is (invariant 6), so `c`
+        // is still linked. The Release publication pairs as in
+        // `publish_all`.
+        unsafe { c.slot(seq).write(item, bytes) };
+        lease.put(leased);
         self.readable.notify();
     }
 
