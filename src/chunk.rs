@@ -52,7 +52,7 @@
 
 use crate::envelope::{Item, Name};
 use crate::sync::epoch::{self, Atomic, Guard, Shared};
-use crate::sync::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
 use std::ptr::NonNull;
@@ -199,15 +199,28 @@ impl<T> Drop for Pool<T> {
     }
 }
 
+/// The largest accounted size of one item: a slot stores it in 32 bits.
+pub(crate) const MAX_ITEM_BYTES: usize = u32::MAX as usize;
+
+/// An owner count above this aborts the process (as `Arc`'s does above
+/// `isize::MAX`): it would take some two billion deliveries of one item
+/// alive at once, i.e. leaked in a loop, and wrapping would free the item
+/// under them.
+const MAX_OWNERS: u32 = u32::MAX / 2;
+
 /// One slot: an item written in place, its owner count and accounted size.
 pub(crate) struct Slot<T> {
     /// The item's owners (see the module docs): 0 until published and after
-    /// the item was dropped.
-    owners: AtomicUsize,
-    /// Bytes reserved against the memory budget for this item. Written
+    /// the item was dropped. 32 bits (with `bytes`, one word per slot): the
+    /// count is 1 plus one per group holding a delivery of the item, and
+    /// the increments abort the process before it could wrap
+    /// ([`MAX_OWNERS`]).
+    owners: AtomicU32,
+    /// Bytes reserved against the memory budget for this item (at most
+    /// [`MAX_ITEM_BYTES`]: a push refuses a larger item as `Full`). Written
     /// (`Relaxed`) before the `Release` publication, read after an
     /// `Acquire` load of `owners`, so it needs no ordering of its own.
-    bytes: AtomicUsize,
+    bytes: AtomicU32,
     /// The item, initialised while `owners > 0`.
     item: UnsafeCell<MaybeUninit<Item<T>>>,
 }
@@ -224,8 +237,8 @@ impl<T> Slot<T> {
     /// An empty slot.
     fn new() -> Self {
         Self {
-            owners: AtomicUsize::new(0),
-            bytes: AtomicUsize::new(0),
+            owners: AtomicU32::new(0),
+            bytes: AtomicU32::new(0),
             item: UnsafeCell::new(MaybeUninit::uninit()),
         }
     }
@@ -242,7 +255,7 @@ impl<T> Slot<T> {
     #[inline]
     pub(crate) fn bytes(&self) -> usize {
         // Relaxed: ordered by the Acquire load that saw the slot published.
-        self.bytes.load(Ordering::Relaxed)
+        self.bytes.load(Ordering::Relaxed) as usize
     }
 
     /// Writes and publishes `item` with its accounted size.
@@ -253,8 +266,9 @@ impl<T> Slot<T> {
     #[inline]
     pub(crate) unsafe fn write(&self, item: Item<T>, bytes: usize) {
         debug_assert_eq!(self.owners.load(Ordering::Relaxed), 0);
+        debug_assert!(bytes <= MAX_ITEM_BYTES);
         // Relaxed: ordered before readers by the Release store below.
-        self.bytes.store(bytes, Ordering::Relaxed);
+        self.bytes.store(bytes as u32, Ordering::Relaxed);
         // SAFETY: nobody reads the cell while `owners` is 0 (module docs),
         // and the caller is its only writer.
         unsafe { (*self.item.get()).write(item) };
@@ -556,7 +570,9 @@ impl<T> Held<T> {
         // Relaxed: the count is at least the log's 1 (the caller's
         // contract), as in `Arc::clone`; the reads it allows were ordered by
         // the caller's Acquire load.
-        slot.owners.fetch_add(1, Ordering::Relaxed);
+        if slot.owners.fetch_add(1, Ordering::Relaxed) > MAX_OWNERS {
+            std::process::abort();
+        }
         Self {
             chunk: NonNull::from(chunk),
             slot: NonNull::from(slot),
@@ -580,6 +596,9 @@ impl<T> Held<T> {
         loop {
             if n == 0 {
                 return None;
+            }
+            if n > MAX_OWNERS {
+                std::process::abort();
             }
             match slot
                 .owners
@@ -825,5 +844,27 @@ pub(crate) unsafe fn release_pinned<T>(chunk: *const Chunk<T>) {
             }
         }
         RELEASING.with(|r| r.set(false));
+    }
+}
+
+#[cfg(all(test, target_pointer_width = "64", not(loom)))]
+mod tests {
+    use super::*;
+    use crate::envelope::Event;
+    use std::mem::size_of;
+
+    /// The envelope's layout, which sets what an item costs beyond its
+    /// payload (`engine::fixed_overhead`): owner count and size in one
+    /// word, UUID, sequence number, creation time, and a fresh history of
+    /// one event with a thin name pointer.
+    #[test]
+    fn slot_layout() {
+        assert_eq!(size_of::<Event>(), 24);
+        assert_eq!(size_of::<crate::envelope::History>(), 24);
+        assert_eq!(size_of::<Slot<u64>>() - size_of::<u64>(), 64);
+        assert_eq!(
+            crate::engine::fixed_overhead::<u64>() - size_of::<u64>(),
+            65
+        );
     }
 }

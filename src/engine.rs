@@ -10,7 +10,7 @@
 //! budget is full: first release what every consumer has read, then refuse
 //! (`Reject`) or evict the oldest items (`DropOldest`).
 
-use crate::chunk::{Chunk, Slot};
+use crate::chunk::{Chunk, MAX_ITEM_BYTES, Slot};
 use crate::envelope::{Event, EventKind, History, Item};
 use crate::error::{PushBatchError, PushError};
 use crate::lease::Lease;
@@ -87,7 +87,7 @@ impl<T: Send + Sync + 'static> Engine<T> {
     /// `Err(false)` full.
     #[inline]
     fn make_room(&self, bytes: usize, guard: &epoch::Guard) -> Result<(), bool> {
-        if self.log.try_reserve(bytes) {
+        if bytes <= MAX_ITEM_BYTES && self.log.try_reserve(bytes) {
             return Ok(());
         }
         self.make_room_slow(bytes, guard)
@@ -98,7 +98,9 @@ impl<T: Send + Sync + 'static> Engine<T> {
     #[inline(never)]
     fn make_room_slow(&self, bytes: usize, guard: &epoch::Guard) -> Result<(), bool> {
         let log = &self.log;
-        if bytes > log.limit {
+        // An item larger than the whole budget, or than a slot can account
+        // (`MAX_ITEM_BYTES`, 4 GiB), never fits.
+        if bytes > log.limit || bytes > MAX_ITEM_BYTES {
             return Err(false);
         }
         let mut spin = Spin::new();
@@ -293,7 +295,7 @@ impl<T: Send + Sync + 'static> Engine<T> {
         match self.push_with(payload, bytes, |seq, now, payload| {
             self.fresh(seq, now, payload)
         }) {
-            Err(PushError::Full(payload)) if bytes <= self.log.limit => {
+            Err(PushError::Full(payload)) if bytes <= self.log.limit.min(MAX_ITEM_BYTES) => {
                 let guard = epoch::pin();
                 let mut held = false;
                 let released = self.log.trim_step_noting(&guard, &mut held);
@@ -321,7 +323,9 @@ impl<T: Send + Sync + 'static> Engine<T> {
         let total = sizes.iter().fold(0usize, |a, &b| a.saturating_add(b));
         // Pinned before any reservation (invariant 7, see `push`).
         let guard = epoch::pin();
-        if total <= log.limit && log.try_reserve(total) {
+        // (Each item's size fits a slot if the total does; otherwise the
+        // item-by-item path refuses the one that does not.)
+        if total <= log.limit && total <= MAX_ITEM_BYTES && log.try_reserve(total) {
             let Some(first) = log.reserve_seqs(n as u64, &guard) else {
                 log.unreserve(total);
                 return Err(PushBatchError::Closed(items));

@@ -19,8 +19,16 @@ use uuid::Uuid;
 
 /// A queue's name, shared by the queue and by every [`Event`] that names
 /// it: freed when the queue and the last such event are gone (names are not
-/// interned for the life of the process).
-pub(crate) type Name = std::sync::Arc<str>;
+/// interned for the life of the process). An `Arc` of a `Box<str>` rather
+/// than an `Arc<str>`: its pointer is thin, so an [`Event`] (and with it
+/// every item's envelope) is 8 bytes smaller; reading the name costs one
+/// more load.
+pub(crate) type Name = std::sync::Arc<Box<str>>;
+
+/// A [`Name`] holding `name`.
+pub(crate) fn name(name: &str) -> Name {
+    Name::new(Box::from(name))
+}
 
 /// What happened to an item.
 ///
@@ -59,14 +67,14 @@ pub enum EventKind {
 /// assert!(e.at() <= d.dequeued_at());
 /// ```
 pub struct Event {
-    /// The queue's name: the `str` of a [`Name`] (`Arc<str>`). When `owned`
+    /// The queue's name: the `Box<str>` of a [`Name`]. When `owned`
     /// this event holds one strong count of that `Arc`; otherwise it is
     /// *borrowed*: the event lives inside an item stored in a chunk, and the
     /// chunk holds a count of the name (its `Tether`) for as long as any
     /// of its items lives. A borrowed event never leaves its item: `Clone`
     /// makes an owned one. So an item pushed fresh costs no reference count
     /// on the queue's name, which every producer and consumer would share.
-    queue: NonNull<str>,
+    queue: NonNull<Box<str>>,
     /// When, in nanoseconds since the Unix epoch.
     at: u64,
     /// Enqueue or dequeue.
@@ -75,8 +83,8 @@ pub struct Event {
     owned: bool,
 }
 
-// SAFETY: an `Event` is a shared, immutable `Arc<str>` (owned or borrowed
-// as documented on `queue`), a time and two flags; `Arc<str>` is `Send` and
+// SAFETY: an `Event` is a shared, immutable `Name` (owned or borrowed
+// as documented on `queue`), a time and two flags; a `Name` is `Send` and
 // `Sync`.
 unsafe impl Send for Event {}
 // SAFETY: as above.
@@ -97,7 +105,7 @@ impl Event {
     /// assert_eq!((e.kind(), e.queue(), e.at()), (EventKind::Dequeued, "orders", at));
     /// ```
     pub fn new(kind: EventKind, queue: &str, at: SystemTime) -> Self {
-        Self::owned(kind, Name::from(queue), from_system_time(at))
+        Self::owned(kind, name(queue), from_system_time(at))
     }
 
     /// Builds an event that owns a count of `queue`.
@@ -169,7 +177,7 @@ impl Event {
     /// ```
     pub fn queue(&self) -> &str {
         // SAFETY: the name is alive while `self` is (see the field's docs).
-        unsafe { self.queue.as_ref() }
+        unsafe { self.queue.as_ref() }.as_ref()
     }
 
     /// When it happened (wall clock, see [`crate::Clock`]).
@@ -569,9 +577,7 @@ impl<T> Delivery<T> {
     /// assert_eq!(d.dequeue_event().at(), d.dequeued_at());
     /// ```
     pub fn dequeue_event(&self) -> Event {
-        let queue = self
-            .last_enqueue()
-            .map_or_else(|| Name::from(""), Event::name);
+        let queue = self.last_enqueue().map_or_else(|| name(""), Event::name);
         Event::owned(EventKind::Dequeued, queue, self.at)
     }
 

@@ -19,7 +19,8 @@ use std::fmt;
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum PushError<T> {
     /// The memory budget is full and the policy is `Overflow::Reject`, or the
-    /// payload alone is larger than the whole budget.
+    /// payload alone is larger than the whole budget or than one item may
+    /// account for (4 GiB, its accounted size is stored in 32 bits).
     Full(T),
     /// The queue is closed.
     Closed(T),
@@ -110,8 +111,9 @@ pub enum PushTimeoutError<T> {
     Timeout(T),
     /// The queue is closed (also when it closed while the push waited).
     Closed(T),
-    /// The payload alone is larger than the whole budget: no amount of
-    /// waiting makes room for it, so it is refused at once.
+    /// The payload alone is larger than the whole budget (or than the
+    /// 4 GiB one item may account for): no amount of waiting makes room for
+    /// it, so it is refused at once.
     Full(T),
 }
 

@@ -1085,7 +1085,11 @@ impl<T: Send + Sync + 'static, S> Builder<T, S> {
             return Err(ConfigError::ZeroSweepInterval);
         }
         let shared = Arc::new(Engine {
-            log: Log::new(Name::from(self.name), self.clock, self.memory_limit),
+            log: Log::new(
+                Name::new(self.name.into_boxed_str()),
+                self.clock,
+                self.memory_limit,
+            ),
             id: crate::id::uuid_v7(),
             ttl: u64::try_from(self.ttl.as_nanos()).unwrap_or(u64::MAX),
             overflow: self.overflow,

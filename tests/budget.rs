@@ -5,7 +5,7 @@
 
 mod common;
 
-use chunkq::{Overflow, PushError, Queue};
+use chunkq::{Overflow, PushBatchError, PushError, Queue};
 use common::{size, within_patience};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
@@ -283,4 +283,49 @@ fn estimate_size_counts_heap_bytes() {
     q.push(Vec::with_capacity(1000)).unwrap();
     assert!(q.memory_used() >= 8000);
     assert_eq!(q.memory_limit(), chunkq::DEFAULT_MEMORY_LIMIT);
+}
+
+/// One item accounts for at most 4 GiB (a slot stores its size in 32 bits):
+/// a payload whose estimate is larger is refused as `Full` with the payload
+/// back, even when the budget itself is larger, by `push` (also once the
+/// handle pushes without a pin, see `lease.rs`), `push_batch` and
+/// `push_timeout`, and nothing else is disturbed.
+#[test]
+fn an_item_over_four_gib_is_refused_even_under_a_larger_budget() {
+    const HUGE: u64 = 5 << 30;
+    for policy in [Overflow::Reject, Overflow::DropOldest] {
+        let q: Queue<u64> = Queue::builder("budget-4gib")
+            .memory_limit(usize::MAX / 2)
+            .overflow(policy)
+            .sizer(|&v: &u64| if v == HUGE { HUGE as usize } else { 0 })
+            .sweep_interval(None)
+            .build()
+            .unwrap();
+        let c = q.subscribe();
+        for i in 0..3 {
+            q.push(i).unwrap();
+        }
+        let used = q.memory_used();
+        assert!(
+            matches!(q.push(HUGE), Err(PushError::Full(HUGE))),
+            "{policy:?}"
+        );
+        let batch = q.push_batch([3, HUGE, 4]).unwrap_err();
+        assert!(
+            matches!(&batch, PushBatchError::Full(v) if v == &[HUGE, 4]),
+            "{policy:?}: {batch:?}"
+        );
+        assert!(
+            matches!(
+                q.push_timeout(HUGE, std::time::Duration::from_secs(60)),
+                Err(chunkq::PushTimeoutError::Full(HUGE))
+            ),
+            "{policy:?}"
+        );
+        assert_eq!(c.missed().total(), 0, "{policy:?}");
+        // Three items, then one more: nothing of the refused ones is held.
+        assert_eq!(q.memory_used(), used / 3 * 4, "{policy:?}");
+        let got: Vec<u64> = c.try_iter().map(|d| *d.payload()).collect();
+        assert_eq!(got, [0, 1, 2, 3], "{policy:?}");
+    }
 }

@@ -478,7 +478,7 @@ impl<T: Send + Sync + 'static> Log<T> {
         // `waiters`) the CAS below takes.
         let mut t = self.tail.load(Ordering::SeqCst);
         // Bytes first, then the number (see the module docs).
-        if fits(t) && self.try_reserve(bytes) {
+        if fits(t) && bytes <= chunk::MAX_ITEM_BYTES && self.try_reserve(bytes) {
             loop {
                 // SeqCst: see above.
                 match self
@@ -1119,7 +1119,7 @@ impl Log<u64> {
     /// a stale value).
     pub(crate) fn model_hint_vs_two_retirers() {
         let log = Arc::new(Log::<u64>::new(
-            Name::from("loom"),
+            crate::envelope::name("loom"),
             Clock::manual(),
             1 << 20,
         ));
@@ -1170,7 +1170,7 @@ impl Log<u64> {
     /// which ones).
     pub(crate) fn model_missed_vs_stale_move() {
         let log = Arc::new(Log::<u64>::new(
-            Name::from("loom"),
+            crate::envelope::name("loom"),
             Clock::manual(),
             1 << 20,
         ));
