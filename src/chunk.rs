@@ -855,16 +855,18 @@ mod tests {
 
     /// The envelope's layout, which sets what an item costs beyond its
     /// payload (`engine::fixed_overhead`): owner count and size in one
-    /// word, UUID, sequence number, creation time, and a fresh history of
-    /// one event with a thin name pointer.
+    /// word, UUID, sequence number, creation time, and a history in one
+    /// word (a fresh item stores no event).
     #[test]
     fn slot_layout() {
         assert_eq!(size_of::<Event>(), 24);
-        assert_eq!(size_of::<crate::envelope::History>(), 24);
-        assert_eq!(size_of::<Slot<u64>>() - size_of::<u64>(), 64);
+        assert_eq!(size_of::<crate::envelope::History>(), 8);
+        assert_eq!(size_of::<Slot<u64>>() - size_of::<u64>(), 48);
+        // 48 B of slot, and the chunk header's share (56 B over 512 slots)
+        // rounded up.
         assert_eq!(
             crate::engine::fixed_overhead::<u64>() - size_of::<u64>(),
-            65
+            49
         );
     }
 }

@@ -142,7 +142,10 @@ impl<T: Send + Sync + 'static> Engine<T> {
     /// (and created) at `now`: a new UUID, its enqueue as its history.
     #[inline]
     fn fresh(&self, seq: u64, now: u64, payload: T) -> Item<T> {
-        let history = History::Fresh([self.enqueue_event(now)]);
+        // SAFETY: the item goes into a chunk of this log (the callers
+        // reserved its sequence number), and every chunk of the log holds
+        // the log's `Tether`, whose name is this one.
+        let history = unsafe { History::fresh(&self.log.name) };
         Item::new(crate::id::uuid_v7_at(now), seq, now, history, payload)
     }
 
@@ -157,13 +160,7 @@ impl<T: Send + Sync + 'static> Engine<T> {
         (id, created, mut events): (Uuid, u64, Vec<Event>),
     ) -> Item<T> {
         events.push(self.enqueue_event(now));
-        Item::new(
-            id,
-            seq,
-            created,
-            History::Forwarded(events.into_boxed_slice()),
-            payload,
-        )
+        Item::new(id, seq, created, History::forwarded(events), payload)
     }
 
     /// The push path: budget, sequence number, envelope, publication.

@@ -141,6 +141,21 @@ impl Event {
         }
     }
 
+    /// An event that borrows the name `queue` points to (the `Box<str>` of
+    /// a [`Name`]), as [`Event::borrowed`] does.
+    ///
+    /// # Safety
+    /// As [`Event::borrowed`]: the name stays alive while the event does,
+    /// and the event is never moved out of where the caller keeps it.
+    pub(crate) unsafe fn borrowed_raw(queue: NonNull<Box<str>>, at: u64) -> Self {
+        Self {
+            queue,
+            at,
+            kind: EventKind::Enqueued,
+            owned: false,
+        }
+    }
+
     /// The queue's name as an owned [`Name`].
     pub(crate) fn name(&self) -> Name {
         let raw = self.queue.as_ptr().cast_const();
@@ -239,23 +254,157 @@ impl fmt::Debug for Event {
     }
 }
 
-/// An item's history: one event for an item pushed fresh (no allocation), or
-/// the whole trail of a forwarded item.
-#[derive(Clone, Debug)]
-pub(crate) enum History {
-    /// A fresh item: only its enqueue into this queue.
-    Fresh([Event; 1]),
-    /// A forwarded item: every event so far, the enqueue here last.
-    Forwarded(Box<[Event]>),
-}
+/// An item's history in one word (a tagged pointer), so that a fresh item
+/// stores no event at all:
+/// - *fresh* (low bit 0): the item was pushed into this queue at its
+///   creation time, and that enqueue is its whole history. The word points
+///   to the queue's name (the `Box<str>` inside its [`Name`]), *borrowed*
+///   as an [`Event`]'s can be: the chunk's `Tether` holds the name for as
+///   long as the item lives.
+/// - *forwarded* (low bit 1): the word points to a boxed slice of every
+///   event so far (owned), the enqueue here last.
+pub(crate) struct History(NonNull<()>);
+
+/// The tag bit of a forwarded [`History`] (both pointees are 8-aligned).
+const FORWARDED: usize = 1;
+
+// SAFETY: a fresh history is a shared, immutable name (as a borrowed
+// `Event`); a forwarded one owns its events, which are `Send + Sync`.
+unsafe impl Send for History {}
+// SAFETY: as above.
+unsafe impl Sync for History {}
 
 impl History {
-    /// The events, oldest first.
-    pub(crate) fn as_slice(&self) -> &[Event] {
-        match self {
-            History::Fresh(e) => e,
-            History::Forwarded(v) => v,
+    /// The history of an item pushed fresh into the queue named `queue`.
+    ///
+    /// # Safety
+    /// As [`Event::borrowed`]: the item goes into a chunk whose `Tether`
+    /// holds a count of `queue`, and never leaves it (only a clone of its
+    /// events does).
+    pub(crate) unsafe fn fresh(queue: &Name) -> Self {
+        // `Arc::as_ptr`, for the provenance (see `Event::borrowed`).
+        // SAFETY: `Arc::as_ptr` never returns null.
+        Self(unsafe { NonNull::new_unchecked(Name::as_ptr(queue).cast_mut().cast()) })
+    }
+
+    /// The history of a forwarded item: `events`, oldest first, the enqueue
+    /// into this queue last.
+    pub(crate) fn forwarded(events: Vec<Event>) -> Self {
+        let raw = Box::into_raw(Box::new(events.into_boxed_slice()));
+        // SAFETY: `Box::into_raw` never returns null, and the tag keeps it so.
+        Self(unsafe { NonNull::new_unchecked(raw.cast::<()>().map_addr(|a| a | FORWARDED)) })
+    }
+
+    /// Whether the item was forwarded (its events are stored).
+    #[inline]
+    pub(crate) fn is_forwarded(&self) -> bool {
+        self.0.as_ptr().addr() & FORWARDED != 0
+    }
+
+    /// The stored events of a forwarded item.
+    fn stored(&self) -> Option<&[Event]> {
+        if !self.is_forwarded() {
+            return None;
         }
+        let raw = self
+            .0
+            .as_ptr()
+            .map_addr(|a| a & !FORWARDED)
+            .cast::<Box<[Event]>>();
+        // SAFETY: a forwarded history owns this box (`forwarded`).
+        Some(unsafe { &**raw })
+    }
+
+    /// The queue name a fresh history borrows.
+    fn fresh_name(&self) -> Option<NonNull<Box<str>>> {
+        (!self.is_forwarded()).then(|| self.0.cast())
+    }
+}
+
+impl Drop for History {
+    fn drop(&mut self) {
+        if self.is_forwarded() {
+            let raw = self
+                .0
+                .as_ptr()
+                .map_addr(|a| a & !FORWARDED)
+                .cast::<Box<[Event]>>();
+            // SAFETY: a forwarded history owns this box, dropped once, here.
+            drop(unsafe { Box::from_raw(raw) });
+        }
+    }
+}
+
+/// An item's history, oldest first, as [`Item::events`] lends it: it
+/// derefs to a slice of [`Event`]s (index it, iterate it, take its
+/// `last()`), and its last event is the item's enqueue into the queue that
+/// holds it. A fresh item stores no event: its one enqueue event is made
+/// here, from its creation time and its queue's name, at no cost.
+///
+/// # Examples
+///
+/// ```
+/// use chunkq::{EventKind, Queue};
+/// let q: Queue<u8> = Queue::new("in");
+/// let c = q.subscribe();
+/// q.push(1).unwrap();
+/// let d = c.try_recv().unwrap();
+/// let events = d.events();
+/// assert_eq!(events.len(), 1);
+/// assert_eq!((events[0].kind(), events[0].queue()), (EventKind::Enqueued, "in"));
+/// let owned: Vec<chunkq::Event> = events.to_vec();
+/// assert_eq!(owned[0].at(), d.created());
+/// ```
+pub struct Events<'a> {
+    /// A fresh item's one event (borrowed, never moved out: the view hands
+    /// out references only, and `Clone` of an event makes an owned one),
+    /// or a forwarded item's stored events.
+    repr: EventsRepr<'a>,
+}
+
+/// See [`Events`].
+enum EventsRepr<'a> {
+    /// A fresh item's enqueue event.
+    Fresh(Event),
+    /// A forwarded item's events.
+    Stored(&'a [Event]),
+}
+
+impl Deref for Events<'_> {
+    type Target = [Event];
+    fn deref(&self) -> &[Event] {
+        match &self.repr {
+            EventsRepr::Fresh(e) => std::slice::from_ref(e),
+            EventsRepr::Stored(s) => s,
+        }
+    }
+}
+
+impl<'b> IntoIterator for &'b Events<'_> {
+    type Item = &'b Event;
+    type IntoIter = std::slice::Iter<'b, Event>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+/// Iterating the view itself (`for e in item.events()`) yields *owned*
+/// events, oldest first (each a clone: it takes a count of its queue's
+/// name); iterate `&events` or `events.iter()` for references.
+impl IntoIterator for Events<'_> {
+    type Item = Event;
+    type IntoIter = std::vec::IntoIter<Event>;
+    // The iterator must own its events: the view it borrows from is
+    // consumed here (clippy's `iter().cloned()` would borrow it).
+    #[allow(clippy::unnecessary_to_owned)]
+    fn into_iter(self) -> Self::IntoIter {
+        self.to_vec().into_iter()
+    }
+}
+
+impl fmt::Debug for Events<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
     }
 }
 
@@ -418,8 +567,43 @@ impl<T> Item<T> {
     ///     (EventKind::Enqueued, "b".to_string()),
     /// ]);
     /// ```
-    pub fn events(&self) -> &[Event] {
-        self.history.as_slice()
+    pub fn events(&self) -> Events<'_> {
+        self.touch();
+        let repr = match self.history.fresh_name() {
+            // SAFETY: the name is alive while the item is (see `History`);
+            // the event stays inside the view, which lends it by reference.
+            Some(name) => EventsRepr::Fresh(unsafe { Event::borrowed_raw(name, self.created) }),
+            None => EventsRepr::Stored(self.history.stored().unwrap_or(&[])),
+        };
+        Events { repr }
+    }
+
+    /// The name of the queue that holds the item (the queue of its last
+    /// event), borrowed from the item.
+    pub(crate) fn queue_str(&self) -> &str {
+        match self.history.fresh_name() {
+            // SAFETY: the name is alive while the item is (see `History`).
+            Some(name) => unsafe { name.as_ref() },
+            None => self
+                .history
+                .stored()
+                .and_then(<[Event]>::last)
+                .map_or("", Event::queue),
+        }
+    }
+
+    /// [`Item::queue_str`] as an owned [`Name`].
+    pub(crate) fn queue_name(&self) -> Name {
+        match self.history.fresh_name() {
+            // SAFETY: as in `queue_str`; a borrowed event's `name` takes its
+            // own count.
+            Some(name) => unsafe { Event::borrowed_raw(name, 0) }.name(),
+            None => self
+                .history
+                .stored()
+                .and_then(<[Event]>::last)
+                .map_or_else(|| name(""), Event::name),
+        }
     }
 
     /// When the item was pushed into this queue: the start of its TTL.
@@ -441,18 +625,18 @@ impl<T> Item<T> {
     /// See [`Item::enqueued`]; nanoseconds since the Unix epoch.
     pub(crate) fn enqueued_nanos(&self) -> u64 {
         self.history
-            .as_slice()
-            .last()
+            .stored()
+            .and_then(<[Event]>::last)
             .map_or(self.created, Event::at_nanos)
     }
 
     /// Whether dropping the envelope does anything: a payload that needs
-    /// dropping, or a forwarded history (a fresh one borrows its one
-    /// event's name and owns nothing). Lets the clearing of a removed range
+    /// dropping, or a forwarded history (a fresh one borrows its queue's
+    /// name and owns nothing). Lets the clearing of a removed range
     /// skip the drop of plain items.
     #[inline]
     pub(crate) fn needs_drop(&self) -> bool {
-        std::mem::needs_drop::<T>() || matches!(self.history, History::Forwarded(_))
+        std::mem::needs_drop::<T>() || self.history.is_forwarded()
     }
 
     /// The payload, dropping the rest of the envelope.
@@ -553,13 +737,7 @@ impl<T> Delivery<T> {
     /// assert_eq!(c.try_recv().unwrap().queue(), "inbox");
     /// ```
     pub fn queue(&self) -> &str {
-        self.last_enqueue().map_or("", Event::queue)
-    }
-
-    /// The event of its enqueue into the queue it was dequeued from: the
-    /// last of its history (which is never empty).
-    fn last_enqueue(&self) -> Option<&Event> {
-        self.item.item().events().last()
+        self.item.item().queue_str()
     }
 
     /// The dequeue as an [`Event`] (what [`crate::Queue::forward`] appends to
@@ -577,8 +755,7 @@ impl<T> Delivery<T> {
     /// assert_eq!(d.dequeue_event().at(), d.dequeued_at());
     /// ```
     pub fn dequeue_event(&self) -> Event {
-        let queue = self.last_enqueue().map_or_else(|| name(""), Event::name);
-        Event::owned(EventKind::Dequeued, queue, self.at)
+        Event::owned(EventKind::Dequeued, self.item.item().queue_name(), self.at)
     }
 
     /// The payload by value, if no other consumer still holds this item;
@@ -626,7 +803,7 @@ impl<T: Clone> Delivery<T> {
     /// ```
     pub fn to_envelope(&self) -> Envelope<T> {
         let mut history = Vec::with_capacity(self.events().len() + 1);
-        history.extend_from_slice(self.events());
+        history.extend_from_slice(&self.events());
         history.push(self.dequeue_event());
         Envelope {
             id: self.id(),
@@ -657,7 +834,8 @@ impl<T: Clone> Delivery<T> {
 /// assert_eq!(b.push_envelope(env).unwrap(), id);
 /// let d = cb.try_recv().unwrap();
 /// assert_eq!((d.id(), *d.payload()), (id, 7));
-/// let trail: Vec<_> = d.events().iter().map(|e| (e.kind(), e.queue())).collect();
+/// let events = d.events();
+/// let trail: Vec<_> = events.iter().map(|e| (e.kind(), e.queue())).collect();
 /// assert_eq!(trail, [
 ///     (EventKind::Enqueued, "a"),
 ///     (EventKind::Dequeued, "a"),

@@ -205,7 +205,8 @@
 //! b.push_envelope(env).unwrap();
 //! let d = cb.try_recv().unwrap();
 //! assert_eq!((d.id(), d.payload().as_str()), (id, "job"));
-//! let trail: Vec<_> = d.events().iter().map(|e| (e.kind(), e.queue())).collect();
+//! let events = d.events();
+//! let trail: Vec<_> = events.iter().map(|e| (e.kind(), e.queue())).collect();
 //! assert_eq!(trail, [
 //!     (EventKind::Enqueued, "a"),
 //!     (EventKind::Dequeued, "a"),
@@ -252,7 +253,7 @@ mod wait;
 pub use clock::Clock;
 pub use consumer::{Consumer, Missed, Notice, Notifications, Wait};
 pub use engine::Overflow;
-pub use envelope::{Delivery, Envelope, Event, EventKind, Item};
+pub use envelope::{Delivery, Envelope, Event, EventKind, Events, Item};
 pub use error::{
     ConfigError, PushBatchError, PushError, PushTimeoutError, RecvError, RecvTimeoutError,
     TryRecvError,

@@ -507,7 +507,7 @@ impl<T: Send + Sync + 'static> Queue<T> {
         T: Clone,
     {
         let mut events = Vec::with_capacity(delivery.events().len() + 2);
-        events.extend_from_slice(delivery.events());
+        events.extend_from_slice(&delivery.events());
         events.push(delivery.dequeue_event());
         self.shared().push(
             delivery.payload().clone(),

@@ -105,7 +105,8 @@ fn events_name_their_queues() {
     raw.push("m".into()).unwrap();
     clean.forward(&r.try_recv().unwrap()).unwrap();
     let f = c.try_recv().unwrap();
-    let trail: Vec<(EventKind, &str)> = f.events().iter().map(|e| (e.kind(), e.queue())).collect();
+    let events = f.events();
+    let trail: Vec<(EventKind, &str)> = events.iter().map(|e| (e.kind(), e.queue())).collect();
     assert_eq!(
         trail,
         [

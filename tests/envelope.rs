@@ -115,7 +115,8 @@ fn forwarding_twice_keeps_the_whole_trail() {
     queues[2].forward(&d2).unwrap();
     let d3 = consumers[2].try_recv().unwrap();
     assert_eq!(d3.id(), id);
-    let kinds: Vec<_> = d3.events().iter().map(|e| (e.kind(), e.queue())).collect();
+    let events = d3.events();
+    let kinds: Vec<_> = events.iter().map(|e| (e.kind(), e.queue())).collect();
     assert_eq!(
         kinds,
         [

@@ -183,8 +183,8 @@ fn an_envelope_crosses_from_queue_a_to_queue_b_through_json() {
     assert_eq!(d.created(), created);
     assert_eq!(d.seq(), 1);
     assert_eq!(d.payload(), "payload across");
-    let trail: Vec<_> = d
-        .events()
+    let events = d.events();
+    let trail: Vec<_> = events
         .iter()
         .map(|e| (e.kind(), e.queue(), e.at()))
         .collect();
