@@ -183,3 +183,57 @@ fn forwarded_history_counts_against_the_budget() {
     b.forward(&ca.try_recv().unwrap()).unwrap();
     assert!(b.memory_used() > fresh, "three events cost more than one");
 }
+
+/// `Item::events` is a view (`Events`) that behaves as a slice of events
+/// for a fresh item (whose one event is made in the view) and a forwarded
+/// one (whose events are stored) alike, and gives owned events by value
+/// that outlive the delivery, the item and the queues.
+#[test]
+fn the_events_view_reads_as_a_slice_and_gives_owned_events() {
+    let clock = Clock::manual();
+    let (a, b) = (queue("view-a", &clock), queue("view-b", &clock));
+    let (ca, cb) = (a.subscribe(), b.subscribe());
+    let t0 = clock.now();
+    a.push("x".into()).unwrap();
+    let fresh = ca.try_recv().unwrap();
+    clock.advance(Duration::from_secs(1));
+    b.forward(&fresh).unwrap();
+    let forwarded = cb.try_recv().unwrap();
+
+    let events = fresh.events();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events.last().map(|e| e.queue()), Some("view-a"));
+    assert_eq!(events.first().map(|e| e.at()), Some(t0));
+    assert_eq!(format!("{events:?}"), format!("{:?}", &events[..]));
+    let by_ref: Vec<EventKind> = (&events).into_iter().map(|e| e.kind()).collect();
+    assert_eq!(by_ref, [EventKind::Enqueued]);
+
+    let trail = forwarded.events();
+    assert_eq!(trail.len(), 3);
+    let names: Vec<&str> = trail.iter().map(|e| e.queue()).collect();
+    assert_eq!(names, ["view-a", "view-a", "view-b"]);
+    assert_eq!(trail[2].at(), t0 + Duration::from_secs(1));
+    assert_eq!(forwarded.queue(), "view-b");
+    assert_eq!(forwarded.enqueued(), trail[2].at());
+    drop((events, trail));
+
+    // By value: owned events, which outlive everything they came from.
+    let owned: Vec<chunkq::Event> = fresh
+        .events()
+        .into_iter()
+        .chain(forwarded.events())
+        .collect();
+    let copy = owned.clone();
+    drop((fresh, forwarded, ca, cb, a, b));
+    assert_eq!(owned, copy);
+    let kinds: Vec<(EventKind, &str)> = owned.iter().map(|e| (e.kind(), e.queue())).collect();
+    assert_eq!(
+        kinds,
+        [
+            (EventKind::Enqueued, "view-a"),
+            (EventKind::Enqueued, "view-a"),
+            (EventKind::Dequeued, "view-a"),
+            (EventKind::Enqueued, "view-b"),
+        ]
+    );
+}
