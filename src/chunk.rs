@@ -655,16 +655,28 @@ impl<T> Held<T> {
 }
 
 impl<T> Drop for Held<T> {
+    #[inline]
     fn drop(&mut self) {
         // SAFETY: we hold a count, so the slot is alive.
         let slot = unsafe { self.slot.as_ref() };
-        if !slot.release_owner() {
-            return;
+        if slot.release_owner() {
+            self.drop_last();
         }
-        // The last owner, after the log cleared the slot: drop the item
-        // here, then the chunk reference the clearing took for it. A
-        // panicking payload `Drop` unwinds in this thread (as dropping an
-        // `Arc` would), but only after the chunk reference is released.
+    }
+}
+
+impl<T> Held<T> {
+    /// The last owner's part of the drop, after the log cleared the slot:
+    /// drops the item here, then the chunk reference the clearing took for
+    /// it. A panicking payload `Drop` unwinds in this thread (as dropping an
+    /// `Arc` would), but only after the chunk reference is released. Out of
+    /// line: most deliveries are dropped while the log still holds the item.
+    #[cold]
+    #[inline(never)]
+    fn drop_last(&mut self) {
+        // SAFETY: we hold a count (just given up as the last), so the slot
+        // is alive.
+        let slot = unsafe { self.slot.as_ref() };
         // SAFETY: we were the last owner.
         let dropped =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { slot.drop_item() }));

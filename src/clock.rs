@@ -185,6 +185,7 @@ impl Clock {
 
 /// Nanoseconds of the coarse monotonic clock.
 #[cfg(all(target_os = "linux", not(miri)))]
+#[inline]
 fn coarse_monotonic() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,

@@ -198,6 +198,7 @@ impl<T: Send + Sync + 'static> Consumer<T> {
     /// q.push(5).unwrap();
     /// assert_eq!(*c.try_recv().unwrap().payload(), 5);
     /// ```
+    #[inline]
     pub fn try_recv(&self) -> Result<Delivery<T>, TryRecvError> {
         let log = &self.shared.log;
         match log.try_recv_one(&self.group, &self.lease) {
