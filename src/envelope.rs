@@ -315,6 +315,11 @@ impl History {
         Some(unsafe { &**raw })
     }
 
+    /// The last stored event of a forwarded item (its enqueue here).
+    fn last_stored(&self) -> Option<&Event> {
+        self.stored().and_then(<[Event]>::last)
+    }
+
     /// The queue name a fresh history borrows.
     fn fresh_name(&self) -> Option<NonNull<Box<str>>> {
         (!self.is_forwarded()).then(|| self.0.cast())
@@ -584,26 +589,14 @@ impl<T> Item<T> {
         match self.history.fresh_name() {
             // SAFETY: the name is alive while the item is (see `History`).
             Some(name) => unsafe { name.as_ref() },
-            None => self
-                .history
-                .stored()
-                .and_then(<[Event]>::last)
-                .map_or("", Event::queue),
+            None => self.history.last_stored().map_or("", Event::queue),
         }
     }
 
-    /// [`Item::queue_str`] as an owned [`Name`].
+    /// [`Item::queue_str`] as an owned [`Name`]: the name of the last
+    /// event (its own count of it).
     pub(crate) fn queue_name(&self) -> Name {
-        match self.history.fresh_name() {
-            // SAFETY: as in `queue_str`; a borrowed event's `name` takes its
-            // own count.
-            Some(name) => unsafe { Event::borrowed_raw(name, 0) }.name(),
-            None => self
-                .history
-                .stored()
-                .and_then(<[Event]>::last)
-                .map_or_else(|| name(""), Event::name),
-        }
+        self.events().last().map_or_else(|| name(""), Event::name)
     }
 
     /// When the item was pushed into this queue: the start of its TTL.
@@ -625,8 +618,7 @@ impl<T> Item<T> {
     /// See [`Item::enqueued`]; nanoseconds since the Unix epoch.
     pub(crate) fn enqueued_nanos(&self) -> u64 {
         self.history
-            .stored()
-            .and_then(<[Event]>::last)
+            .last_stored()
             .map_or(self.created, Event::at_nanos)
     }
 

@@ -700,14 +700,9 @@ impl<T: Send + Sync + 'static> Log<T> {
         let Some(held) = (unsafe { Held::try_acquire(chunk, chunk.slot(c)) }) else {
             // Not published yet (or cleared since `head` passed it, which the
             // pinned path sorts out). An empty queue answers without a pin.
-            let (t, closed) = self.tail_seq();
-            if c >= t {
+            if let Some(nothing) = self.nothing_at(c) {
                 lease.put(leased);
-                return Err(if closed {
-                    Nothing::Closed
-                } else {
-                    Nothing::Empty
-                });
+                return Err(nothing);
             }
             return self.try_recv_one_pinned(group, lease, Some(leased));
         };
@@ -827,13 +822,8 @@ impl<T: Send + Sync + 'static> Log<T> {
                 n = (chunk.published_until(c, end) - c) as usize;
             }
             let Some(chunk) = chunk.filter(|_| n > 0) else {
-                let (t, closed) = self.tail_seq();
-                if c >= t {
-                    return Err(if closed {
-                        Nothing::Closed
-                    } else {
-                        Nothing::Empty
-                    });
+                if let Some(nothing) = self.nothing_at(c) {
+                    return Err(nothing);
                 }
                 // Reserved but not yet published (wait for it, never skip
                 // it), its chunk not installed yet, or detached because
@@ -871,6 +861,19 @@ impl<T: Send + Sync + 'static> Log<T> {
             }
             return Ok(taken);
         }
+    }
+
+    /// Why a reader whose cursor is `c` finds nothing, if `c` has reached
+    /// `tail` (`Empty`, or `Closed` when the queue is closed); `None` when
+    /// `c` lies below `tail` (a push reserved it: wait for it).
+    #[inline]
+    fn nothing_at(&self, c: u64) -> Option<Nothing> {
+        let (t, closed) = self.tail_seq();
+        (c >= t).then_some(if closed {
+            Nothing::Closed
+        } else {
+            Nothing::Empty
+        })
     }
 
     /// The rest of `claim`'s check after a claim from `c` with `head`'s
