@@ -5,7 +5,7 @@
 //! ```text
 //! cargo run --release --example flood -- [--secs 3] [--budget 1048576]
 //!     [--payload 64,1024] [--runs 1] [--cases LIST] [--check BOUND_MIB]
-//!     [--out benches/results/flood-latest.csv]
+//!     [--no-alloc-count] [--out benches/results/flood-latest.csv]
 //! ```
 //!
 //! For each payload size, run and case, a fresh child process (this binary
@@ -39,7 +39,9 @@
 //! (>= 16 KiB) and of small blocks, over their live bytes at the baseline.
 //! It also reports items pushed, pushes per second, refusals, items read by
 //! each reader, items the slow reader missed, and (chunkq) the peak of
-//! `memory_used()` seen by the sampler.
+//! `memory_used()` seen by the sampler. The allocator's counters are shared
+//! atomics that every allocation touches; `--no-alloc-count` turns them off
+//! (the chunk/small columns read 0) for throughput figures without them.
 //!
 //! The parent prints a table with chunkq's figures over each peer's (RSS
 //! growth and push throughput, per payload and run) and writes a CSV
@@ -58,13 +60,14 @@ use std::time::{Duration, Instant};
 
 const USAGE: &str = "\
 usage: flood [--secs S] [--budget BYTES] [--payload LIST] [--runs N]
-             [--cases LIST] [--check BOUND_MIB] [--out FILE]
+             [--cases LIST] [--check BOUND_MIB] [--no-alloc-count] [--out FILE]
   --secs S          seconds each case floods (default 3)
   --budget BYTES    nominal capacity in bytes; K/KiB/M/MiB suffixes allowed (default 1MiB)
   --payload LIST    payload sizes in bytes, comma-separated (default 64,1024)
   --runs N          rounds; each round runs every case once (default 1)
   --cases LIST      chunkq-drop-oldest,chunkq-reject-ttl,tokio-broadcast,crossbeam-channel (default all)
   --check BOUND_MIB exit 1 if a chunkq case's peak RSS growth exceeds BOUND_MIB
+  --no-alloc-count  no counting allocator (chunk/small columns 0): throughput without its cost
   --out FILE        CSV output (default benches/results/flood-latest.csv)
   --help            print this and exit";
 
@@ -94,8 +97,13 @@ static LIVE_BIG: AtomicIsize = AtomicIsize::new(0);
 static PEAK_BIG: AtomicIsize = AtomicIsize::new(0);
 static LIVE_SMALL: AtomicIsize = AtomicIsize::new(0);
 static PEAK_SMALL: AtomicIsize = AtomicIsize::new(0);
+/// Off with `--no-alloc-count` (throughput without the counters' cost).
+static COUNT: AtomicBool = AtomicBool::new(true);
 
 fn add(size: usize) {
+    if !COUNT.load(Ordering::Relaxed) {
+        return;
+    }
     let (live, peak) = if size >= CHUNK_SIZED {
         (&LIVE_BIG, &PEAK_BIG)
     } else {
@@ -106,6 +114,9 @@ fn add(size: usize) {
 }
 
 fn sub(size: usize) {
+    if !COUNT.load(Ordering::Relaxed) {
+        return;
+    }
     let live = if size >= CHUNK_SIZED {
         &LIVE_BIG
     } else {
@@ -582,6 +593,8 @@ struct Args {
     cases: Vec<String>,
     check: Option<f64>,
     out: String,
+    /// Count allocations in the children.
+    count_allocs: bool,
     /// Set in a child: the one case to run.
     case: Option<String>,
 }
@@ -615,6 +628,7 @@ fn parse_args(argv: &[String]) -> Result<Option<Args>, String> {
         cases: CASES.iter().map(|c| c.to_string()).collect(),
         check: None,
         out: "benches/results/flood-latest.csv".into(),
+        count_allocs: true,
         case: None,
     };
     let mut it = argv.iter();
@@ -681,6 +695,7 @@ fn parse_args(argv: &[String]) -> Result<Option<Args>, String> {
                 );
             }
             "--out" => a.out = value()?,
+            "--no-alloc-count" => a.count_allocs = false,
             other => return Err(format!("unknown argument {other:?} (try --help)")),
         }
     }
@@ -701,7 +716,11 @@ fn parse_args(argv: &[String]) -> Result<Option<Args>, String> {
 
 fn run_child(a: &Args, case: &str, payload: usize) -> Result<Outcome, String> {
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-    let out = Command::new(exe)
+    let mut cmd = Command::new(exe);
+    if !a.count_allocs {
+        cmd.arg("--no-alloc-count");
+    }
+    let out = cmd
         .args([
             "--case",
             case,
@@ -855,6 +874,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    COUNT.store(args.count_allocs, Ordering::SeqCst);
     if let Some(case) = &args.case {
         let o = child(case, args.payloads[0], args.secs, args.budget);
         println!("FLOOD {}", o.values());
