@@ -16,6 +16,15 @@ use std::sync::atomic::{AtomicIsize, Ordering::Relaxed};
 const CHUNK_SIZED: usize = 16 << 10;
 /// Live bytes in chunk-sized blocks.
 static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
+/// The most `LIVE_BYTES` reached since `reset_peak`.
+static PEAK_BYTES: AtomicIsize = AtomicIsize::new(0);
+
+fn count_alloc(size: usize) {
+    if size >= CHUNK_SIZED {
+        let now = LIVE_BYTES.fetch_add(size as isize, Relaxed) + size as isize;
+        PEAK_BYTES.fetch_max(now, Relaxed);
+    }
+}
 
 struct Counting;
 
@@ -25,16 +34,16 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         // SAFETY: forwarded unchanged; the caller upholds `alloc`'s contract.
         let p = unsafe { System.alloc(l) };
-        if !p.is_null() && l.size() >= CHUNK_SIZED {
-            LIVE_BYTES.fetch_add(l.size() as isize, Relaxed);
+        if !p.is_null() {
+            count_alloc(l.size());
         }
         p
     }
     unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
         // SAFETY: as `alloc`.
         let p = unsafe { System.alloc_zeroed(l) };
-        if !p.is_null() && l.size() >= CHUNK_SIZED {
-            LIVE_BYTES.fetch_add(l.size() as isize, Relaxed);
+        if !p.is_null() {
+            count_alloc(l.size());
         }
         p
     }
@@ -52,9 +61,7 @@ unsafe impl GlobalAlloc for Counting {
             if l.size() >= CHUNK_SIZED {
                 LIVE_BYTES.fetch_sub(l.size() as isize, Relaxed);
             }
-            if new_size >= CHUNK_SIZED {
-                LIVE_BYTES.fetch_add(new_size as isize, Relaxed);
-            }
+            count_alloc(new_size);
         }
         q
     }
@@ -94,6 +101,24 @@ fn queue() -> Queue<u64> {
         .unwrap()
 }
 
+/// Restarts the peak from the live bytes now; returns them.
+fn reset_peak() -> isize {
+    let now = LIVE_BYTES.load(Relaxed);
+    PEAK_BYTES.store(now, Relaxed);
+    now
+}
+
+/// Guards against a vacuous pass: building and filling the queue must have
+/// allocated chunk-sized blocks since `start` (if chunks ever shrink below
+/// `CHUNK_SIZED`, the counter would see nothing and the bound would hold
+/// trivially).
+fn assert_chunks_counted(start: isize) {
+    assert!(
+        PEAK_BYTES.load(Relaxed) > start,
+        "no chunk-sized block (>= {CHUNK_SIZED} B) was allocated: lower CHUNK_SIZED to the chunk size"
+    );
+}
+
 /// Chunk-sized bytes live now, over `before`, in KiB for the messages.
 fn live_since(before: isize) -> isize {
     LIVE_BYTES.load(Relaxed) - before
@@ -103,6 +128,7 @@ fn live_since(before: isize) -> isize {
 #[ignore = "issue 16: fails until the engine rework lands"]
 fn idle_producer_handles_keep_no_chunks() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let start = reset_peak();
     let q = queue();
     let c = q.subscribe();
     let cap = q.chunk_capacity();
@@ -117,6 +143,7 @@ fn idle_producer_handles_keep_no_chunks() {
         while c.try_recv().is_ok() {} // all read: trimmed
     }
     settle();
+    assert_chunks_counted(start);
     let live = live_since(before);
     let used = q.memory_used();
     assert!(
@@ -132,6 +159,7 @@ fn idle_producer_handles_keep_no_chunks() {
 #[ignore = "issue 16: fails until the engine rework lands"]
 fn idle_consumer_clones_keep_no_chunks() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let start = reset_peak();
     let q = queue();
     let c = q.subscribe();
     let cap = q.chunk_capacity();
@@ -149,6 +177,7 @@ fn idle_consumer_clones_keep_no_chunks() {
         members.push(m);
     }
     settle();
+    assert_chunks_counted(start);
     let live = live_since(before);
     let used = q.memory_used();
     assert!(
@@ -164,6 +193,7 @@ fn idle_consumer_clones_keep_no_chunks() {
 #[ignore = "issue 16: fails until the engine rework lands"]
 fn held_deliveries_pin_only_charged_chunks() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let start = reset_peak();
     let q = queue();
     let c = q.subscribe();
     let cap = q.chunk_capacity();
@@ -179,6 +209,7 @@ fn held_deliveries_pin_only_charged_chunks() {
         while c.try_recv().is_ok() {}
     }
     settle();
+    assert_chunks_counted(start);
     let live = live_since(before);
     let used = q.memory_used();
     // Every held delivery is still readable.
