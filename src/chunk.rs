@@ -53,6 +53,7 @@
 use crate::envelope::{Item, Name};
 use crate::sync::epoch::{self, Atomic, Guard, Shared};
 use crate::sync::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use crossbeam_utils::CachePadded;
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
 use std::ptr::NonNull;
@@ -84,6 +85,15 @@ pub(crate) struct Tether<T> {
     /// (see `Event::borrowed`): held for its count, never read.
     #[allow(dead_code)]
     pub(crate) name: Name,
+    /// Accounted bytes of every item reserved or retained: the budget's
+    /// counter (`Log::try_reserve`), never above the limit.
+    pub(crate) used: CachePadded<AtomicUsize>,
+    /// The whole size of each chunk that deliveries keep alive after the
+    /// log let go of it ([`Chunk::charge`]), for `Stats::memory_pinned`.
+    /// Here, not in the log, because the last delivery of such a chunk
+    /// gives its charge back, perhaps after the log is gone. Written once
+    /// per such chunk, never on the hot paths.
+    pub(crate) pinned: CachePadded<AtomicUsize>,
     /// Payload `Drop`s that panicked while chunkq dropped removed items
     /// (see `Log::drop_panics`). A plain std atomic: a statistic that
     /// orders nothing.
@@ -93,20 +103,35 @@ pub(crate) struct Tether<T> {
 }
 
 impl<T> Tether<T> {
-    /// The tether of a new log named `name`.
-    pub(crate) fn new(name: Name) -> Self {
+    /// The tether of a new log named `name`, with a budget of `limit` bytes
+    /// (which caps the pool).
+    pub(crate) fn new(name: Name, limit: usize) -> Self {
         Self {
             name,
+            used: CachePadded::new(AtomicUsize::new(0)),
+            pinned: CachePadded::new(AtomicUsize::new(0)),
             drop_panics: StatCounter::new(0),
-            pool: Pool::new(),
+            pool: Pool::new(pool_cap(Chunk::<T>::BYTES, limit)),
         }
     }
 }
 
-/// How many retired chunks a queue keeps for reuse: enough to cover the
-/// chunks the epoch collector hands back in one batch in the steady state
-/// (a few hundred KiB at most per queue).
+/// At most how many retired chunks a queue keeps for reuse: enough to cover
+/// the chunks the epoch collector hands back in one batch in the steady
+/// state.
 const POOL: usize = if cfg!(loom) { 1 } else { 8 };
+
+/// At most how many bytes of retired chunks a queue keeps for reuse (and
+/// never more than a quarter of its budget), so that the pool's memory
+/// stays small beside the budget; at least one chunk.
+const POOL_BYTES: usize = 256 << 10;
+
+/// How many chunks of `chunk_bytes` the pool of a queue with a budget of
+/// `limit` bytes keeps: up to [`POOL`], within [`POOL_BYTES`] and a quarter
+/// of the budget, and at least one.
+fn pool_cap(chunk_bytes: usize, limit: usize) -> usize {
+    (POOL_BYTES.min(limit / 4) / chunk_bytes.max(1)).clamp(1, POOL)
+}
 
 /// Retired chunks kept for reuse (see the module docs): a few slots, each
 /// null or owning one chunk, taken by a swap, so that no chunk is handed out
@@ -114,15 +139,18 @@ const POOL: usize = if cfg!(loom) { 1 } else { 8 };
 pub(crate) struct Pool<T> {
     /// The kept chunks (each owned by its slot; null when empty).
     slots: [AtomicPtr<Chunk<T>>; POOL],
+    /// How many of `slots` are used (`pool_cap`).
+    cap: usize,
     /// Set by `close` (the log is dropped): chunks given later are freed.
     closed: AtomicBool,
 }
 
 impl<T> Pool<T> {
-    /// An empty, open pool.
-    fn new() -> Self {
+    /// An empty, open pool that keeps up to `cap` chunks.
+    fn new(cap: usize) -> Self {
         Self {
             slots: std::array::from_fn(|_| AtomicPtr::new(std::ptr::null_mut())),
+            cap: cap.min(POOL),
             closed: AtomicBool::new(false),
         }
     }
@@ -156,7 +184,7 @@ impl<T> Pool<T> {
             return drop(chunk);
         }
         let p = Box::into_raw(chunk);
-        for slot in &self.slots {
+        for slot in &self.slots[..self.cap] {
             // SeqCst: see above; also the Release that `take` pairs with.
             if slot
                 .compare_exchange(std::ptr::null_mut(), p, Ordering::SeqCst, Ordering::Relaxed)
@@ -280,8 +308,8 @@ impl<T> Slot<T> {
     /// The item.
     ///
     /// # Safety
-    /// The caller saw the slot published under a guard it still holds (so
-    /// the log's count is not released yet), or holds a count itself.
+    /// The caller holds one of the item's counts (a [`Held`], or one taken
+    /// with [`Slot::try_own`] and not yet given back).
     #[inline]
     pub(crate) unsafe fn item(&self) -> &Item<T> {
         // SAFETY: initialised while counted (the caller's contract), and
@@ -289,6 +317,33 @@ impl<T> Slot<T> {
         let item = unsafe { (*self.item.get()).assume_init_ref() };
         item.touch();
         item
+    }
+
+    /// Takes one more count if the count is not 0 (the item is published
+    /// and not yet dropped); returns whether it took one. A count that
+    /// reached 0 is never revived: the CAS fails if the item was dropped
+    /// meanwhile.
+    #[inline]
+    pub(crate) fn try_own(&self) -> bool {
+        // Acquire (load and success): pairs with the Release publication in
+        // `write`, so the item may be read, and with the AcqRel decrements
+        // of other owners.
+        let mut n = self.owners.load(Ordering::Acquire);
+        loop {
+            if n == 0 {
+                return false;
+            }
+            if n > MAX_OWNERS {
+                std::process::abort();
+            }
+            match self
+                .owners
+                .compare_exchange_weak(n, n + 1, Ordering::Acquire, Ordering::Acquire)
+            {
+                Ok(_) => return true,
+                Err(now) => n = now,
+            }
+        }
     }
 
     /// Gives up one count; returns whether it was the last (the caller must
@@ -338,6 +393,18 @@ pub(crate) struct Chunk<T> {
     pub(crate) newest: AtomicU64,
     /// Owners of this chunk's memory (see module docs).
     refs: AtomicUsize,
+    /// Set (`SeqCst`) by `Log::retire_chunks` once the chunk is unlinked,
+    /// before it revokes the leases and hints on it; a lease or hint put
+    /// on the chunk later sees it and lets go (`lease.rs`).
+    unlinked: AtomicBool,
+    /// Whether a clearing left an item here to its deliveries (set, `SeqCst`,
+    /// before the clearing looks at `unlinked`; see [`Chunk::charge`]).
+    held: AtomicBool,
+    /// Whether the chunk's memory is charged to the budget ([`Chunk::charge`]):
+    /// it outlived its unlinking, kept by deliveries. Set before the list
+    /// link's reference is released; read by the last release, which gives
+    /// the charge back.
+    charged: AtomicBool,
     /// What the chunk's items need of their queue after it may be gone
     /// (shared by the log and all its chunks).
     tether: Arc<Tether<T>>,
@@ -349,6 +416,10 @@ impl<T> Chunk<T> {
     /// Slots per chunk (see the module docs).
     pub(crate) const CAP: u64 = capacity(std::mem::size_of::<Slot<T>>());
 
+    /// The memory of one chunk: its header and its slots.
+    pub(crate) const BYTES: usize =
+        std::mem::size_of::<Self>() + Self::CAP as usize * std::mem::size_of::<Slot<T>>();
+
     /// A fresh chunk `index` with one reference (the list link it is about to
     /// be installed into).
     fn new(index: u64, tether: Arc<Tether<T>>) -> Self {
@@ -357,6 +428,9 @@ impl<T> Chunk<T> {
             next: Atomic::null(),
             newest: AtomicU64::new(0),
             refs: AtomicUsize::new(1),
+            unlinked: AtomicBool::new(false),
+            held: AtomicBool::new(false),
+            charged: AtomicBool::new(false),
             tether,
             slots: (0..Self::CAP).map(|_| Slot::new()).collect(),
         }
@@ -375,6 +449,58 @@ impl<T> Chunk<T> {
         self.next = Atomic::null();
         self.newest = AtomicU64::new(0);
         self.refs = AtomicUsize::new(1);
+        self.unlinked = AtomicBool::new(false);
+        self.held = AtomicBool::new(false);
+        self.charged = AtomicBool::new(false);
+    }
+
+    /// Whether `Log::retire_chunks` unlinked the chunk.
+    #[inline]
+    pub(crate) fn is_unlinked(&self) -> bool {
+        // SeqCst: the load half of the pairs in `lease.rs` and
+        // `Group::set_hint`.
+        self.unlinked.load(Ordering::SeqCst)
+    }
+
+    /// Marks the chunk unlinked.
+    fn mark_unlinked(&self) {
+        // SeqCst: the store half of the pairs in `lease.rs` and
+        // `Group::set_hint`.
+        self.unlinked.store(true, Ordering::SeqCst);
+    }
+
+    /// Marks the chunk unlinked (`Log::retire_chunks`, right after its
+    /// unlink CAS, before it revokes leases and hints), and charges it if
+    /// a clearing already left an item to its deliveries.
+    pub(crate) fn retire(&self) {
+        self.mark_unlinked();
+        // SeqCst: after our SeqCst store of `unlinked`, against `clear`'s
+        // store of `held` and load of `unlinked`.
+        if self.held.load(Ordering::SeqCst) {
+            self.charge();
+        }
+    }
+
+    /// Counts the chunk's whole memory ([`Chunk::BYTES`]) as pinned
+    /// (`Stats::memory_pinned`), once: the chunk is unlinked, but
+    /// deliveries of its items keep it alive (a held [`crate::Delivery`]
+    /// keeps the chunk it points into).
+    /// The two facts are set by different threads (`retire` after the
+    /// unlink, `clear` when it leaves an item to its deliveries), each with
+    /// a `SeqCst` store and then a `SeqCst` load of the other's, so at
+    /// least one of them sees both and charges; the swap of `charged`
+    /// charges once. The charger holds a reference meanwhile (the list
+    /// link's, or the clearing remover's), so the charge comes before the
+    /// last release, which gives it back ([`Chunk::release`]). So the
+    /// memory that held deliveries keep beyond the budget's items is
+    /// accounted: it shows in `Stats::memory_pinned`.
+    fn charge(&self) {
+        // Relaxed: the last release reads it after the AcqRel decrement of
+        // the reference the charger holds.
+        if !self.charged.swap(true, Ordering::Relaxed) {
+            // Relaxed: a statistic.
+            self.tether.pinned.fetch_add(Self::BYTES, Ordering::Relaxed);
+        }
     }
 
     /// First sequence number held here.
@@ -423,6 +549,23 @@ impl<T> Chunk<T> {
             .unwrap_or(to)
     }
 
+    /// `f` of item `seq` (which lies in this chunk), under a count taken
+    /// for the look and given back after it (`Held::release_contained`);
+    /// `None` if the slot is not published or its item already dropped.
+    /// What a remover or a statistic uses to read an item's time: no item
+    /// is read without one of its counts (see the module docs).
+    ///
+    /// # Safety
+    /// The caller keeps the chunk's memory alive (a counted reference, or a
+    /// guard pinned before it loaded the chunk).
+    pub(crate) unsafe fn peek<R>(&self, seq: u64, f: impl FnOnce(&Item<T>) -> R) -> Option<R> {
+        // SAFETY: the caller's contract; the slot lies in this chunk.
+        let held = unsafe { Held::try_acquire(self, self.slot(seq)) }?;
+        let r = f(held.item());
+        held.release_contained();
+        Some(r)
+    }
+
     /// Takes one more reference, unless the count already reached zero (the
     /// chunk is on its way to the collector). Returns whether it took one.
     pub(crate) fn try_acquire(&self) -> bool {
@@ -458,6 +601,14 @@ impl<T> Chunk<T> {
         // chunk to whoever drops the count to zero; the Acquire half makes the
         // destroyer see every other owner's uses.
         if chunk.refs.fetch_sub(n, Ordering::AcqRel) == n {
+            // Relaxed: ordered by the AcqRel decrements (see `charge`).
+            if chunk.charged.load(Ordering::Relaxed) {
+                // Relaxed: a statistic.
+                chunk
+                    .tether
+                    .pinned
+                    .fetch_sub(Self::BYTES, Ordering::Relaxed);
+            }
             // The count is zero: no list link, hint, lease, pending
             // clearing or delivery refers here any more, and `try_acquire`
             // cannot revive it, so nothing new can reach it; threads that
@@ -469,6 +620,13 @@ impl<T> Chunk<T> {
             let recycle: unsafe fn(*mut ()) = recycle::<T>;
             // SAFETY: `raw` is this chunk, handed over by the last reference.
             guard.defer(move || unsafe { recycle(raw.into_raw()) });
+            // Hand it to the global collector now, not when this thread's
+            // bag of 64 deferred functions fills: otherwise up to 64 retired
+            // chunks per thread wait there, unrecycled (megabytes under a
+            // flood). `flush` also collects, which only recycles chunks:
+            // no user code runs in the collector (items are dropped by
+            // their remover, see `Log::advance`).
+            guard.flush();
         }
     }
 
@@ -490,7 +648,7 @@ impl<T> Chunk<T> {
         // that a delivery whose drop comes last finds its chunk reference
         // in place. Steady state: the surplus goes back below.
         self.refs.fetch_add((to - from) as usize, Ordering::Relaxed);
-        let mut surplus = 0;
+        let mut surplus: u64 = 0;
         let mut panics = 0;
         for seq in from..to {
             let slot = self.slot(seq);
@@ -519,10 +677,19 @@ impl<T> Chunk<T> {
                 .drop_panics
                 .fetch_add(panics, std::sync::atomic::Ordering::Relaxed);
         }
+        if surplus < to - from {
+            // Some item outlives its clearing, kept by its deliveries: if
+            // the chunk is (or gets) unlinked, its memory is charged.
+            // SeqCst: the pair with `retire` (see `charge`).
+            self.held.store(true, Ordering::SeqCst);
+            if self.is_unlinked() {
+                self.charge();
+            }
+        }
         if surplus > 0 {
             // Relaxed: we still own our own reference, so this cannot reach
             // zero; the last release of that one orders everything.
-            self.refs.fetch_sub(surplus, Ordering::Relaxed);
+            self.refs.fetch_sub(surplus as usize, Ordering::Relaxed);
         }
         panics
     }
@@ -559,20 +726,15 @@ unsafe impl<T: Send + Sync> Send for Held<T> {}
 unsafe impl<T: Send + Sync> Sync for Held<T> {}
 
 impl<T> Held<T> {
-    /// Takes one more count of `slot` in `chunk`.
+    /// Adopts a count of `slot` in `chunk` that the caller took with
+    /// [`Slot::try_own`] (a claimed read takes its counts before its claim,
+    /// then adopts them once the claim succeeded).
     ///
     /// # Safety
-    /// The caller saw `slot` published under a guard it still holds (see the
-    /// module docs: the log's count is not released yet), and `slot` lies in
-    /// `chunk`.
+    /// The caller owns one count of `slot` (from `try_own`) and hands it
+    /// over; `slot` lies in `chunk`.
     #[inline]
-    pub(crate) unsafe fn acquire(chunk: &Chunk<T>, slot: &Slot<T>) -> Self {
-        // Relaxed: the count is at least the log's 1 (the caller's
-        // contract), as in `Arc::clone`; the reads it allows were ordered by
-        // the caller's Acquire load.
-        if slot.owners.fetch_add(1, Ordering::Relaxed) > MAX_OWNERS {
-            std::process::abort();
-        }
+    pub(crate) unsafe fn adopt(chunk: &Chunk<T>, slot: &Slot<T>) -> Self {
         Self {
             chunk: NonNull::from(chunk),
             slot: NonNull::from(slot),
@@ -581,36 +743,41 @@ impl<T> Held<T> {
 
     /// Takes one more count of `slot` in `chunk` if its count is not 0
     /// (the slot is published and its item not yet dropped); `None`
-    /// otherwise. What a leased read uses instead of a guard (see the
-    /// module docs and `lease.rs`).
+    /// otherwise. Every reader takes its count this way (see the module
+    /// docs): a count that reached 0 is never revived.
     ///
     /// # Safety
-    /// The caller holds a counted reference to `chunk` (so its memory is
-    /// alive), and `slot` lies in `chunk`.
+    /// The caller keeps `chunk`'s memory alive (a counted reference, or a
+    /// guard pinned before it loaded the chunk), and `slot` lies in
+    /// `chunk`.
     #[inline]
     pub(crate) unsafe fn try_acquire(chunk: &Chunk<T>, slot: &Slot<T>) -> Option<Self> {
-        // Acquire (load and success): pairs with the Release publication in
-        // `Slot::write`, so the item may be read; a count seen non-zero is
-        // never revived from 0 (the CAS fails if it dropped meanwhile).
-        let mut n = slot.owners.load(Ordering::Acquire);
-        loop {
-            if n == 0 {
-                return None;
-            }
-            if n > MAX_OWNERS {
-                std::process::abort();
-            }
-            match slot
-                .owners
-                .compare_exchange_weak(n, n + 1, Ordering::Acquire, Ordering::Acquire)
-            {
-                Ok(_) => {
-                    return Some(Self {
-                        chunk: NonNull::from(chunk),
-                        slot: NonNull::from(slot),
-                    });
-                }
-                Err(now) => n = now,
+        if !slot.try_own() {
+            return None;
+        }
+        // SAFETY: `try_own` took the count we hand over.
+        Some(unsafe { Self::adopt(chunk, slot) })
+    }
+
+    /// Gives the count back, dropping the item if it was the last; a
+    /// panicking payload `Drop` is caught and counted (`Log::drop_panics`)
+    /// instead of unwinding. For the counts chunkq itself takes and gives
+    /// back (a lost claim, a look at an item, a borrowed read), where the
+    /// drop is chunkq's, not the user's (invariant 7).
+    pub(crate) fn release_contained(self) {
+        let mut this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: we hold a count, so the slot is alive.
+        let slot = unsafe { this.slot.as_ref() };
+        if slot.release_owner() {
+            // SAFETY: the chunk is alive: the clearing that gave up the
+            // log's count left a chunk reference for the last owner, which
+            // `drop_last` releases only after the drop.
+            let tether = unsafe { this.chunk.as_ref() }.tether.clone();
+            if drop_contained(|| this.drop_last()) {
+                // Relaxed: a statistic.
+                tether
+                    .drop_panics
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
         }
     }
@@ -715,6 +882,12 @@ pub(crate) fn alloc<T>(index: u64, tether: &Arc<Tether<T>>) -> epoch::Owned<Chun
         }
         None => epoch::Owned::new(Chunk::new(index, tether.clone())),
     }
+}
+
+/// Gives back a chunk from [`alloc`] that was never shared (its install
+/// lost to another thread's): to the pool, or freed.
+pub(crate) fn unused<T>(chunk: epoch::Owned<Chunk<T>>, tether: &Arc<Tether<T>>) {
+    tether.pool.give(chunk.into_box());
 }
 
 /// A retired chunk on its way to [`recycle`], type-erased so that the

@@ -268,7 +268,7 @@ impl<T: Send + Sync + 'static> Engine<T> {
         if let Some(lease) = lease {
             // After the publication: nothing waits on us any more.
             if let Some(renewed) = Lease::renew(lease.take(), chunk, &guard) {
-                lease.put(renewed);
+                lease.put(renewed, &log.leases);
             }
         }
         Ok(id)

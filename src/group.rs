@@ -340,11 +340,42 @@ impl<T> Group<T> {
         }
         // AcqRel: Release publishes the reference we took; Acquire pairs
         // with the swap of a clone that stored the previous hint.
-        let old = self.hint.swap(chunk, Ordering::AcqRel, guard);
+        // SeqCst (also the Release that publishes the reference): the put
+        // half of the pair with `Log::retire_chunks` (see `lease.rs`).
+        let old = self.hint.swap(chunk, Ordering::SeqCst, guard);
         if !old.is_null() {
             // SAFETY: the hint owned one counted reference to `old`, which the
             // swap handed to us.
             unsafe { Chunk::release(old, guard) };
+        }
+        // SAFETY: as above.
+        if unsafe { chunk.deref() }.is_unlinked() {
+            // Unlinked meanwhile, perhaps after its retirer looked at our
+            // hint: let go ourselves (an idle group keeps no chunk).
+            self.revoke_hint(chunk, guard);
+        }
+    }
+
+    /// Drops the hint's reference if the hint points at `chunk` (which
+    /// `Log::retire_chunks` unlinked): an idle group keeps no chunk the log
+    /// let go of. The CAS takes the reference exactly once, against
+    /// `set_hint` and `clear_hint`.
+    pub(crate) fn revoke_hint(&self, chunk: Shared<'_, Chunk<T>>, guard: &Guard) {
+        // SeqCst: the revoker's half of the pair (see `set_hint`).
+        if self
+            .hint
+            .compare_exchange(
+                chunk,
+                Shared::null(),
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+                guard,
+            )
+            .is_ok()
+        {
+            // SAFETY: the hint owned one counted reference to `chunk`, which
+            // our CAS took; `chunk` is alive under `guard`.
+            unsafe { Chunk::release(chunk, guard) };
         }
     }
 

@@ -28,9 +28,27 @@
 //! writes cannot be removed under it (no removal passes an unpublished
 //! slot, invariant 6), so the chunk is still linked.
 //!
+//! # Idle handles
+//! A lease must not keep a chunk alive after the log let go of it: 200
+//! producer clones that pushed once and went idle would otherwise keep 200
+//! chunks (megabytes) for a budget of kilobytes. So each lease lives in a
+//! slot of its log's lease table ([`Leases`]), which the log can reach: when
+//! `retire_chunks` unlinks a chunk, it marks the chunk `unlinked` and then
+//! *revokes* every lease on it ([`Leases::revoke`]): a CAS of the slot from
+//! that chunk to null, whose winner releases the reference. A reader that
+//! has taken its lease out (a swap to null) is not disturbed: the revoker
+//! finds null and moves on, and the reader checks, after putting the lease
+//! back, whether the chunk was unlinked meanwhile ([`Lease::put`]: the
+//! `SeqCst` CAS that puts it back, then a `SeqCst` load of `unlinked`,
+//! against the revoker's `SeqCst` store of `unlinked`, then `SeqCst` load of
+//! the slot; in their single total order one of the two sees the other),
+//! and if so revokes it itself. Either way exactly one CAS takes the
+//! reference out of the slot and releases it, so an idle handle holds no
+//! chunk once the log has unlinked it.
+//!
 //! # Invariants
-//! - `chunk` is null or holds one counted reference (`Chunk::refs`) owned by
-//!   the lease. A chunk with a lease on it is never handed to the collector,
+//! - A slot's `chunk` is null or holds one counted reference
+//!   (`Chunk::refs`) owned by the slot. A chunk with a lease on it is never handed to the collector,
 //!   so it is never freed (nor, later, recycled) under a reader that uses
 //!   the lease.
 //! - The reference is used by one thread at a time: a reader *takes* it
@@ -47,20 +65,212 @@
 
 use crate::chunk::{Chunk, release_pinned};
 use crate::sync::epoch::{Guard, Shared};
-use crate::sync::{AtomicPtr, Ordering};
+use crate::sync::{AtomicBool, AtomicPtr, Ordering};
+use crossbeam_utils::CachePadded;
 use std::ptr::NonNull;
 
-/// A handle's counted reference to a chunk (see the module docs).
-pub(crate) struct Lease<T> {
-    /// The leased chunk, or null (none yet, or taken by a reader).
+/// Slots per block of the lease table (2 under loom, so that models reach
+/// a second block).
+const BLOCK: usize = if cfg!(loom) { 2 } else { 16 };
+
+/// One lease's place in its log's table.
+pub(crate) struct LeaseSlot<T> {
+    /// The leased chunk (one counted reference), or null (none, or taken
+    /// by a reader, or revoked).
     chunk: AtomicPtr<Chunk<T>>,
+    /// Whether a handle owns this slot.
+    in_use: AtomicBool,
+}
+
+/// A block of lease slots; blocks form a list that only grows while the
+/// log lives (a handle's slot is reused once the handle is dropped).
+struct LeaseBlock<T> {
+    /// The slots, each on its own cache line (handles on different threads
+    /// swap their own slot on every operation).
+    slots: [CachePadded<LeaseSlot<T>>; BLOCK],
+    /// The next block, or null; installed once by CAS, freed with the log.
+    next: AtomicPtr<LeaseBlock<T>>,
+}
+
+impl<T> LeaseBlock<T> {
+    /// A block of free, empty slots.
+    fn new() -> Self {
+        Self {
+            slots: std::array::from_fn(|_| {
+                CachePadded::new(LeaseSlot {
+                    chunk: AtomicPtr::new(std::ptr::null_mut()),
+                    in_use: AtomicBool::new(false),
+                })
+            }),
+            next: AtomicPtr::new(std::ptr::null_mut()),
+        }
+    }
+}
+
+/// A log's lease table: every handle's lease, reachable by the log so that
+/// retiring a chunk revokes the leases on it (see the module docs).
+pub(crate) struct Leases<T> {
+    /// The first block (inline); later ones hang off its `next`.
+    first: LeaseBlock<T>,
+}
+
+impl<T> Leases<T> {
+    /// An empty table.
+    pub(crate) fn new() -> Self {
+        Self {
+            first: LeaseBlock::new(),
+        }
+    }
+
+    /// Every block, in list order.
+    fn blocks(&self) -> impl Iterator<Item = &LeaseBlock<T>> {
+        let mut cur: *const LeaseBlock<T> = &self.first;
+        std::iter::from_fn(move || {
+            // SAFETY: `first` is ours; later blocks are freed only with the
+            // table (`drop`).
+            let block = unsafe { cur.as_ref() }?;
+            // Acquire: pairs with the AcqRel install CAS in `claim_slot`.
+            cur = block.next.load(Ordering::Acquire);
+            Some(block)
+        })
+    }
+
+    /// A free slot, now owned by the caller (a new block if all are taken).
+    fn claim_slot(&self) -> &LeaseSlot<T> {
+        let mut last = &self.first;
+        for block in self.blocks() {
+            for slot in &block.slots {
+                // Relaxed look, then Acquire CAS: pairs with the Release
+                // store in `Lease::drop`, so the previous owner's last use of
+                // the slot happens before ours.
+                if !slot.in_use.load(Ordering::Relaxed)
+                    && slot
+                        .in_use
+                        .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                        .is_ok()
+                {
+                    return slot;
+                }
+            }
+            last = block;
+        }
+        let block = Box::new(LeaseBlock::new());
+        // Relaxed: published by the install CAS below.
+        block.slots[0].in_use.store(true, Ordering::Relaxed);
+        let fresh = Box::into_raw(block);
+        let mut tail = last;
+        loop {
+            // AcqRel: Release publishes the new block; Acquire sees a
+            // winner's.
+            match tail.next.compare_exchange(
+                std::ptr::null_mut(),
+                fresh,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                // SAFETY: installed; freed only with the table.
+                Ok(_) => return unsafe { &(&*fresh).slots[0] },
+                // SAFETY: another thread's block, freed only with the table.
+                Err(next) => tail = unsafe { &*next },
+            }
+        }
+    }
+
+    /// Revokes every lease on `chunk`, which `retire_chunks` just unlinked
+    /// and marked `unlinked` (see the module docs): a slot that holds it
+    /// gives up its reference. Leases taken out by readers meanwhile are
+    /// revoked by their own `put`.
+    pub(crate) fn revoke(&self, chunk: Shared<'_, Chunk<T>>, guard: &Guard) {
+        let target = chunk.as_raw().cast_mut();
+        for block in self.blocks() {
+            for slot in &block.slots {
+                // SeqCst: after our SeqCst store of `unlinked` (the pair in
+                // the module docs); the CAS takes the reference exactly once
+                // (against `put`'s own revocation and a reader's `take`).
+                if slot.chunk.load(Ordering::SeqCst) == target
+                    && slot
+                        .chunk
+                        .compare_exchange(
+                            target,
+                            std::ptr::null_mut(),
+                            Ordering::SeqCst,
+                            Ordering::Relaxed,
+                        )
+                        .is_ok()
+                {
+                    // SAFETY: the slot owned one counted reference to the
+                    // chunk (alive under `guard`, where the caller loaded
+                    // it); our CAS took it.
+                    unsafe { Chunk::release(chunk, guard) };
+                }
+            }
+        }
+    }
+}
+
+impl<T> Drop for Leases<T> {
+    fn drop(&mut self) {
+        // Every handle is gone (they hold the log), so every slot is free
+        // and empty; free the blocks after the first.
+        // Acquire: pairs with the install CAS (we are the only user now).
+        let mut cur = self.first.next.load(Ordering::Acquire);
+        while !cur.is_null() {
+            // SAFETY: installed by `claim_slot` from a `Box`, freed once here.
+            let block = unsafe { Box::from_raw(cur) };
+            // Acquire: as above.
+            cur = block.next.load(Ordering::Acquire);
+        }
+    }
+}
+
+/// A handle's lease (see the module docs): its slot in the log's table,
+/// claimed when the handle first holds a chunk.
+pub(crate) struct Lease<T> {
+    /// The slot, or null until the first `put`. The table outlives the
+    /// handle: the handle holds the log, and declares its lease first, so
+    /// the lease drops first.
+    slot: AtomicPtr<LeaseSlot<T>>,
 }
 
 impl<T> Lease<T> {
     /// An empty lease.
     pub(crate) fn new() -> Self {
         Self {
-            chunk: AtomicPtr::new(std::ptr::null_mut()),
+            slot: AtomicPtr::new(std::ptr::null_mut()),
+        }
+    }
+
+    /// The slot, if claimed.
+    #[inline]
+    fn slot(&self) -> Option<&LeaseSlot<T>> {
+        // Acquire: pairs with the AcqRel CAS in `slot_or_claim`.
+        // SAFETY: a claimed slot lives as long as the table, which outlives
+        // this lease (see `slot`'s docs).
+        unsafe { self.slot.load(Ordering::Acquire).as_ref() }
+    }
+
+    /// The slot, claiming one from `table` on first use.
+    fn slot_or_claim<'a>(&'a self, table: &'a Leases<T>) -> &'a LeaseSlot<T> {
+        if let Some(slot) = self.slot() {
+            return slot;
+        }
+        let mine = table.claim_slot();
+        let p = (mine as *const LeaseSlot<T>).cast_mut();
+        // AcqRel: Release publishes our claim; Acquire sees another
+        // thread's (two threads sharing this handle).
+        match self.slot.compare_exchange(
+            std::ptr::null_mut(),
+            p,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => mine,
+            Err(theirs) => {
+                // Release: pairs with the Acquire CAS in `claim_slot`.
+                mine.in_use.store(false, Ordering::Release);
+                // SAFETY: as in `slot`.
+                unsafe { &*theirs }
+            }
         }
     }
 
@@ -69,28 +279,51 @@ impl<T> Lease<T> {
     /// it [`put`](Lease::put)s it back or releases it.
     #[inline]
     pub(crate) fn take(&self) -> Option<NonNull<Chunk<T>>> {
-        // Acquire: pairs with the Release in `put`, so the reference (and
+        let slot = self.slot()?;
+        // Acquire: pairs with the SeqCst CAS in `put`, so the reference (and
         // the chunk fields the putter read) are handed over with it.
-        NonNull::new(self.chunk.swap(std::ptr::null_mut(), Ordering::Acquire))
+        NonNull::new(slot.chunk.swap(std::ptr::null_mut(), Ordering::Acquire))
     }
 
-    /// Puts a taken (or newly acquired) reference back; if another thread
-    /// of this handle installed one meanwhile, releases ours instead.
+    /// Puts a taken (or newly acquired) reference back into this lease's
+    /// slot in `table`; if another thread of this handle installed one
+    /// meanwhile, releases ours instead. If the chunk was unlinked
+    /// meanwhile, revokes it (see the module docs).
     #[inline]
-    pub(crate) fn put(&self, chunk: NonNull<Chunk<T>>) {
-        // Release: pairs with the Acquire swap in `take`.
-        if self
+    pub(crate) fn put(&self, chunk: NonNull<Chunk<T>>, table: &Leases<T>) {
+        let slot = self.slot_or_claim(table);
+        let p = chunk.as_ptr();
+        // SeqCst: the put half of the pair with `Leases::revoke` (module
+        // docs); also the Release that `take` pairs with.
+        if slot
             .chunk
-            .compare_exchange(
-                std::ptr::null_mut(),
-                chunk.as_ptr(),
-                Ordering::Release,
-                Ordering::Relaxed,
-            )
+            .compare_exchange(std::ptr::null_mut(), p, Ordering::SeqCst, Ordering::Relaxed)
             .is_err()
         {
             // SAFETY: we own this reference and give it up.
-            unsafe { release_pinned(chunk.as_ptr().cast_const()) };
+            unsafe { release_pinned(p.cast_const()) };
+            return;
+        }
+        // SAFETY: the slot's reference keeps the chunk alive until the CAS
+        // below (ours or a revoker's) takes it.
+        if unsafe { chunk.as_ref() }.is_unlinked() {
+            self.revoke_own(slot, p);
+        }
+    }
+
+    /// `put` found its chunk unlinked: takes the reference back out, unless
+    /// a revoker or a reader got it first.
+    #[cold]
+    #[inline(never)]
+    fn revoke_own(&self, slot: &LeaseSlot<T>, p: *mut Chunk<T>) {
+        // SeqCst: as in `Leases::revoke`.
+        if slot
+            .chunk
+            .compare_exchange(p, std::ptr::null_mut(), Ordering::SeqCst, Ordering::Relaxed)
+            .is_ok()
+        {
+            // SAFETY: our CAS took the slot's reference.
+            unsafe { release_pinned(p.cast_const()) };
         }
     }
 
@@ -119,8 +352,13 @@ impl<T> Lease<T> {
 impl<T> Drop for Lease<T> {
     fn drop(&mut self) {
         if let Some(chunk) = self.take() {
-            // SAFETY: the lease owned this reference.
+            // SAFETY: the slot owned this reference.
             unsafe { release_pinned(chunk.as_ptr().cast_const()) };
+        }
+        if let Some(slot) = self.slot() {
+            // Release: pairs with the Acquire CAS in `claim_slot`: the next
+            // owner of the slot comes after our last use.
+            slot.in_use.store(false, Ordering::Release);
         }
     }
 }

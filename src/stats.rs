@@ -45,8 +45,17 @@ pub struct Stats {
     pub name: String,
     /// Retained items ([`crate::Queue::len`]).
     pub len: usize,
-    /// Accounted bytes in use ([`crate::Queue::memory_used`]).
+    /// Accounted bytes of the retained items
+    /// ([`crate::Queue::memory_used`]); never above `memory_limit`.
     pub memory_used: usize,
+    /// Bytes of whole chunks kept alive by deliveries after every item in
+    /// them left the queue: a held [`crate::Delivery`] keeps the chunk it
+    /// points into (about 56 KiB for a small payload) until the chunk's
+    /// last delivery is dropped. Reported here, beside the budget, not
+    /// taken from it: a push never evicts or waits for memory that a
+    /// reader holds. Real memory is about `memory_used + memory_pinned`
+    /// plus two chunks and the queue's small pool of recycled chunks.
+    pub memory_pinned: usize,
     /// The budget ([`crate::Queue::memory_limit`]).
     pub memory_limit: usize,
     /// Age of the oldest retained item (by the queue's clock, since its
@@ -119,6 +128,7 @@ pub(crate) fn snapshot<T: Send + Sync + 'static>(engine: &Engine<T>) -> Stats {
         name: log.name.to_string(),
         len: usize::try_from(log.len()).unwrap_or(usize::MAX),
         memory_used: log.used(),
+        memory_pinned: log.pinned(),
         memory_limit: log.limit,
         oldest_age: log
             .oldest_enqueued(now)

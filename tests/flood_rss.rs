@@ -4,8 +4,10 @@
 //! keeps up (batches of 64) and one that reads one item per millisecond; a
 //! sampler thread reads the resident set size from `/proc/self/statm`
 //! every 5 ms. The peak growth over a baseline taken once every thread is
-//! started must stay within 8 MiB (the budget plus generous slack; the
-//! peers stay near 1.5 MiB, `examples/flood.rs`).
+//! started must stay within 16 MiB: generous (the figure is 4-10 MiB on
+//! 2 cores since issue 16's drop-at-removal, and the peers stay near
+//! 1.5 MiB, `examples/flood.rs`), yet it catches the 26-92 MiB that epoch
+//! reclamation of payloads reached before (50 MiB in this test).
 //!
 //! RSS is process-wide, so this binary holds this one test only.
 #![cfg(target_os = "linux")]
@@ -19,7 +21,7 @@ use std::time::Duration;
 
 const BUDGET: usize = 1 << 20;
 const PAYLOAD: usize = 1024;
-const BOUND: u64 = 8 << 20;
+const BOUND: u64 = 16 << 20;
 const FLOOD: Duration = Duration::from_secs(1);
 
 /// Resident set size in bytes, from `/proc/self/statm` (kept open).
@@ -40,7 +42,6 @@ fn rss(statm: &std::fs::File) -> u64 {
 }
 
 #[test]
-#[ignore = "issue 16: fails until the engine rework lands"]
 fn flood_keeps_rss_near_the_budget() {
     let statm = std::fs::File::open("/proc/self/statm").expect("/proc/self/statm");
     let q: Queue<Vec<u8>> = Queue::builder("flood")

@@ -125,7 +125,6 @@ fn live_since(before: isize) -> isize {
 }
 
 #[test]
-#[ignore = "issue 16: fails until the engine rework lands"]
 fn idle_producer_handles_keep_no_chunks() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let start = reset_peak();
@@ -156,7 +155,6 @@ fn idle_producer_handles_keep_no_chunks() {
 }
 
 #[test]
-#[ignore = "issue 16: fails until the engine rework lands"]
 fn idle_consumer_clones_keep_no_chunks() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let start = reset_peak();
@@ -190,7 +188,6 @@ fn idle_consumer_clones_keep_no_chunks() {
 }
 
 #[test]
-#[ignore = "issue 16: fails until the engine rework lands"]
 fn held_deliveries_pin_only_charged_chunks() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let start = reset_peak();
@@ -211,17 +208,33 @@ fn held_deliveries_pin_only_charged_chunks() {
     settle();
     assert_chunks_counted(start);
     let live = live_since(before);
-    let used = q.memory_used();
+    let stats = q.stats();
+    let (used, pinned) = (stats.memory_used, stats.memory_pinned);
     // Every held delivery is still readable.
     for (i, d) in held.iter().enumerate() {
         assert_eq!(*d.payload(), (i * cap) as u64);
     }
+    // The chunks the deliveries keep are accounted (`memory_pinned`), and
+    // nothing beyond them and the budget is live.
+    assert!(pinned > 0, "held deliveries keep chunks, and stats say so");
     assert!(
-        live as usize <= 2 * LIMIT + used,
-        "{} KiB of chunks live with {HANDLES} held deliveries, for a {} KiB budget and {} KiB in memory_used()",
+        live as usize <= 2 * LIMIT + used + pinned,
+        "{} KiB of chunks live with {HANDLES} held deliveries, for a {} KiB budget, {} KiB in memory_used() and {} KiB pinned",
         live >> 10,
         LIMIT >> 10,
-        used >> 10
+        used >> 10,
+        pinned >> 10
     );
     drop(held);
+    settle();
+    let after = q.stats();
+    assert_eq!(
+        after.memory_pinned, 0,
+        "the last delivery gives the charge back"
+    );
+    assert!(
+        (live_since(before) as usize) <= 2 * LIMIT,
+        "dropping the deliveries frees their chunks: {} KiB live",
+        live_since(before) >> 10
+    );
 }

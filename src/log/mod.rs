@@ -101,9 +101,9 @@ use crate::chunk::{self, Chunk, Held, Tether};
 use crate::clock::Clock;
 use crate::envelope::{Item, Name};
 use crate::group::{Cause, Group, JOINING, Registry, Start};
-use crate::lease::Lease;
+use crate::lease::{Lease, Leases};
 use crate::sync::epoch::{self, Atomic, Guard, Shared};
-use crate::sync::{Arc, AtomicU64, AtomicUsize, Ordering, Spin};
+use crate::sync::{Arc, AtomicU64, Ordering, Spin};
 use crate::wait::Signal;
 use crossbeam_utils::CachePadded;
 use std::ptr::NonNull;
@@ -175,8 +175,6 @@ pub(crate) struct Log<T> {
     /// is past `first` (our CAS moved it, or its failure saw it elsewhere,
     /// i.e. later), so `head_chunk` never overtakes it.
     tail_chunk: CachePadded<Atomic<Chunk<T>>>,
-    /// Accounted bytes of all reserved and retained items.
-    used: CachePadded<AtomicUsize>,
     /// The name and the count of payload `Drop`s that panicked while chunkq
     /// dropped removed items (caught, see `chunk::drop_contained`), shared
     /// with every chunk: their items may outlive the log.
@@ -188,6 +186,9 @@ pub(crate) struct Log<T> {
     removed: [std::sync::atomic::AtomicU64; 3],
     /// The consumer groups.
     pub(crate) registry: Registry<T>,
+    /// Every handle's lease, revoked when its chunk is unlinked
+    /// (`lease.rs`).
+    pub(crate) leases: Leases<T>,
     /// Wakes consumers blocked in `recv`.
     pub(crate) readable: Signal,
     /// Wakes `Notifications::recv_timeout` waiters: on every expiry and
@@ -216,7 +217,7 @@ impl<T: Send + Sync + 'static> Log<T> {
 
     /// An empty log with chunk 0 installed.
     pub(crate) fn new(name: Name, clock: Clock, limit: usize) -> Self {
-        let tether = std::sync::Arc::new(Tether::new(name.clone()));
+        let tether = std::sync::Arc::new(Tether::new(name.clone(), limit));
         let first = chunk::alloc::<T>(0, &tether).into_shared(
             // SAFETY: the chunk is not shared yet; no guard is needed.
             unsafe { epoch::unprotected() },
@@ -232,10 +233,10 @@ impl<T: Send + Sync + 'static> Log<T> {
             head: CachePadded::new(AtomicU64::new(0)),
             head_chunk: CachePadded::new(Atomic::from(first)),
             tail_chunk: CachePadded::new(Atomic::from(first)),
-            used: CachePadded::new(AtomicUsize::new(0)),
             tether,
             removed: Default::default(),
             registry: Registry::new(),
+            leases: Leases::new(),
             readable: Signal::new(),
             noticed: Signal::new(),
             room: Signal::new(),
@@ -295,7 +296,14 @@ impl<T: Send + Sync + 'static> Log<T> {
 
     /// Accounted bytes in use.
     pub(crate) fn used(&self) -> usize {
-        self.used.load(Ordering::Relaxed)
+        self.tether.used.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of the chunks that deliveries keep after the log let go of
+    /// them (`Chunk::charge`).
+    pub(crate) fn pinned(&self) -> usize {
+        // Relaxed: a statistic.
+        self.tether.pinned.load(Ordering::Relaxed)
     }
 
     /// Items removed so far with `cause`.
@@ -320,15 +328,10 @@ impl<T: Send + Sync + 'static> Log<T> {
         // SAFETY: loaded under `guard` (see `chunk_from_head`).
         match unsafe { self.chunk_from_head(h / Self::CAP, &guard).as_ref() } {
             Some(c) if c.index == h / Self::CAP => {
-                let slot = c.slot(h);
-                if !slot.is_published() {
-                    // In flight, or removed meanwhile (then a younger item
-                    // is the oldest): either way, about now.
-                    return Some(now);
-                }
-                // SAFETY: seen published under `guard`, at `head` as loaded
-                // after pinning, so not yet cleared.
-                Some(unsafe { slot.item() }.enqueued_nanos())
+                // In flight, or removed meanwhile (then a younger item is
+                // the oldest): either way, about now.
+                // SAFETY: `c` was loaded under `guard`.
+                Some(unsafe { c.peek(h, |item| item.enqueued_nanos()) }.unwrap_or(now))
             }
             // `head` moved past the chunks we walked: about now.
             _ => Some(now),
@@ -389,15 +392,17 @@ impl<T: Send + Sync + 'static> Log<T> {
     pub(crate) fn try_reserve(&self, bytes: usize) -> bool {
         // Relaxed: the counter orders nothing else; the CAS alone keeps the
         // sum at or under the limit, whatever the interleaving.
-        let mut cur = self.used.load(Ordering::Relaxed);
+        let mut cur = self.tether.used.load(Ordering::Relaxed);
         loop {
             let Some(next) = cur.checked_add(bytes).filter(|&n| n <= self.limit) else {
                 return false;
             };
-            match self
-                .used
-                .compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed)
-            {
+            match self.tether.used.compare_exchange_weak(
+                cur,
+                next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => return true,
                 Err(actual) => cur = actual,
             }
@@ -407,7 +412,7 @@ impl<T: Send + Sync + 'static> Log<T> {
     /// Gives `bytes` back to the budget.
     pub(crate) fn unreserve(&self, bytes: usize) {
         // Relaxed: see `try_reserve`.
-        self.used.fetch_sub(bytes, Ordering::Relaxed);
+        self.tether.used.fetch_sub(bytes, Ordering::Relaxed);
     }
 
     // ----- push --------------------------------------------------------------
@@ -492,7 +497,7 @@ impl<T: Send + Sync + 'static> Log<T> {
             }
             self.unreserve(bytes);
         }
-        lease.put(leased);
+        lease.put(leased, &self.leases);
         None
     }
 
@@ -519,8 +524,10 @@ impl<T: Send + Sync + 'static> Log<T> {
         // is still linked. The Release publication pairs as in
         // `publish_all`.
         unsafe { c.slot(seq).write(item, bytes) };
-        lease.put(leased);
+        // Wake readers first: putting the lease back may release a chunk
+        // reference (another thread of this handle put one meanwhile).
         self.readable.notify();
+        lease.put(leased, &self.leases);
     }
 
     /// Publishes items at consecutive sequence numbers from `first` (all
@@ -646,7 +653,12 @@ impl<T: Send + Sync + 'static> Log<T> {
             guard,
         ) {
             Ok(installed) => installed,
-            Err(e) => e.current, // ours (`e.new`) was never shared; it drops here
+            Err(e) => {
+                // Ours (`e.new`) was never shared: back to the pool it may
+                // have come from, or freed.
+                chunk::unused(e.new, c.tether());
+                e.current
+            }
         }
     }
 
@@ -661,11 +673,9 @@ impl<T: Send + Sync + 'static> Log<T> {
         max: usize,
         mut sink: impl FnMut(Held<T>),
     ) -> Result<usize, Nothing> {
-        self.claim(group, max, |chunk, from, n, _| {
-            for seq in from..from + n as u64 {
-                // SAFETY: see `try_recv_one_pinned`.
-                sink(unsafe { Held::acquire(chunk, chunk.slot(seq)) });
-            }
+        self.claim(group, max, |counted, _| {
+            let n = counted.len();
+            counted.for_each(&mut sink);
             n
         })
     }
@@ -701,7 +711,7 @@ impl<T: Send + Sync + 'static> Log<T> {
             // Not published yet (or cleared since `head` passed it, which the
             // pinned path sorts out). An empty queue answers without a pin.
             if let Some(nothing) = self.nothing_at(c) {
-                lease.put(leased);
+                lease.put(leased, &self.leases);
                 return Err(nothing);
             }
             return self.try_recv_one_pinned(group, lease, Some(leased));
@@ -710,7 +720,9 @@ impl<T: Send + Sync + 'static> Log<T> {
         // them. Losing it (to a clone, or to a remover's move) gives the
         // count back (the `Held`'s drop) and retries the pinned way.
         if !group.claim(c, c + 1) {
-            drop(held);
+            // Ours may be the last count (a remover cleared the slot
+            // meanwhile): the drop is chunkq's, contained (invariant 7).
+            held.release_contained();
             return self.try_recv_one_pinned(group, lease, Some(leased));
         }
         // SeqCst: as in `claim` (wake producers waiting for room).
@@ -718,7 +730,7 @@ impl<T: Send + Sync + 'static> Log<T> {
         if c <= hw {
             self.claimed_at_head(c, hw);
         }
-        lease.put(leased);
+        lease.put(leased, &self.leases);
         if (c + 1) % Self::CAP == 0 {
             self.left_chunk();
         }
@@ -737,18 +749,12 @@ impl<T: Send + Sync + 'static> Log<T> {
         leased: Option<NonNull<Chunk<T>>>,
     ) -> Result<Held<T>, Nothing> {
         let mut leased = leased;
-        let got = self.claim(group, 1, |chunk, seq, _, guard| {
-            leased = Lease::renew(leased.take(), chunk, guard);
-            // SAFETY: `claim` hands out slots that it saw published after
-            // its guard was pinned, while the guard is still held: the log's
-            // count of a removed slot is released only by a clearing
-            // deferred after `head` passed it, which runs after the guard is
-            // gone. So the count is >= 1 (even if `head` has passed the slot
-            // since the claim), and we take our own.
-            unsafe { Held::acquire(chunk, chunk.slot(seq)) }
+        let got = self.claim(group, 1, |mut counted, guard| {
+            leased = Lease::renew(leased.take(), counted.chunk(), guard);
+            counted.next().expect("a claim takes at least one item")
         });
         if let Some(l) = leased {
-            lease.put(l);
+            lease.put(l, &self.leases);
         }
         got
     }
@@ -773,29 +779,37 @@ impl<T: Send + Sync + 'static> Log<T> {
         max: usize,
         mut f: impl FnMut(&Item<T>),
     ) -> Result<usize, Nothing> {
-        self.claim(group, max, |chunk, from, n, _| {
-            for seq in from..from + n as u64 {
-                // SAFETY: as in `try_recv_one_pinned`, the item is alive while
-                // `claim`'s guard is held, and the reference does not escape
-                // `f`.
-                f(unsafe { chunk.slot(seq).item() });
+        self.claim(group, max, |mut counted, _| {
+            let n = counted.len();
+            // Each item is lent under the count the claim took for it, given
+            // back after `f` (and, if `f` panics, by `counted`'s drop).
+            while let Some(item) = counted.current() {
+                f(item);
+                counted.release_current();
             }
             n
         })
     }
 
     /// Claims up to `max` (>= 1) next items for `group`, in order, and
-    /// hands their chunk, first sequence number and count to `take` while
-    /// still pinned; returns what `take` made, or why there are none.
-    /// Claims them with one CAS on the cursor (at most `MAX_CLAIM` at a
-    /// time, within one chunk). Waits for a slot that is reserved but not
-    /// yet published, rather than skip it.
+    /// hands them to `take` as [`Counted`] (one count of each item, taken
+    /// *before* the claim) while still pinned; returns what `take` made, or
+    /// why there are none. Claims them with one CAS on the cursor (at most
+    /// `MAX_CLAIM` at a time, within one chunk). Waits for a slot that is
+    /// reserved but not yet published, rather than skip it.
+    ///
+    /// The counts come first because a remover drops an item as soon as it
+    /// gives up the log's count (right after its `head` claim, see
+    /// `retention.rs`): a count is taken only if it is not 0
+    /// (`Slot::try_own`), so a reader either holds the item before the
+    /// remover lets go, or finds it gone and looks at `head` again. A
+    /// reader that then loses the claim gives its counts back, contained.
     #[inline]
     fn claim<R>(
         &self,
         group: &Group<T>,
         max: usize,
-        take: impl FnOnce(&Chunk<T>, u64, usize, &Guard) -> R,
+        take: impl FnOnce(Counted<'_, T>, &Guard) -> R,
     ) -> Result<R, Nothing> {
         let guard = epoch::pin();
         let mut spin = Spin::new();
@@ -817,23 +831,32 @@ impl<T: Send + Sync + 'static> Log<T> {
             let chunk = self.locate(group, c, &guard);
             if let Some(chunk) = chunk {
                 let end = chunk.end().min(c + max.clamp(1, MAX_CLAIM) as u64);
-                // Acquire (in `published_until`): pairs with the Release
-                // publication in `publish_all`.
-                n = (chunk.published_until(c, end) - c) as usize;
+                // Acquire (in `try_own`): pairs with the Release publication
+                // in `Slot::write`. Stops at a slot not yet published, or
+                // whose item a remover dropped since we loaded `head`.
+                while c + n < end && chunk.slot(c + n).try_own() {
+                    n += 1;
+                }
             }
             let Some(chunk) = chunk.filter(|_| n > 0) else {
                 if let Some(nothing) = self.nothing_at(c) {
                     return Err(nothing);
                 }
                 // Reserved but not yet published (wait for it, never skip
-                // it), its chunk not installed yet, or detached because
+                // it), its chunk not installed yet, or removed because
                 // `head` moved (the next loop sees `c < head`).
                 spin.wait();
                 continue;
             };
+            let counted = Counted {
+                chunk,
+                next: c,
+                end: c + n,
+            };
             // The claim; exactly one of {this read, a clone's read, a
             // remover's move} takes each of [c, c + n) (see `group.rs`).
-            if !group.claim(c, c + n as u64) {
+            if !group.claim(c, c + n) {
+                drop(counted); // gives the counts back, contained
                 continue;
             }
             // A cursor that sat at `head` held trimming back (a trim needs
@@ -852,10 +875,8 @@ impl<T: Send + Sync + 'static> Log<T> {
             if c <= hw {
                 self.claimed_at_head(c, hw);
             }
-            // Each slot was published after we pinned `guard`, which is
-            // still held (see `try_recv_one` for why its item is alive).
-            let taken = take(chunk, c, n, &guard);
-            if (c + n as u64) % Self::CAP == 0 {
+            let taken = take(counted, &guard);
+            if (c + n) % Self::CAP == 0 {
                 // We left a chunk: release what every group has read.
                 while self.trim_step(&guard) > 0 {}
             }
@@ -1019,11 +1040,13 @@ impl<T: Send + Sync + 'static> Log<T> {
                 let all_older = published == to && c.newest.load(Ordering::Relaxed) < t;
                 if !all_older {
                     for seq in from..to {
-                        let slot = c.slot(seq);
-                        // A push in flight, or an item new enough.
-                        // SAFETY: seen published under `guard`, at or above
-                        // `head` as loaded after pinning, so not yet cleared.
-                        if !slot.is_published() || unsafe { slot.item() }.enqueued_nanos() >= t {
+                        // A push in flight (or an item removed meanwhile,
+                        // which `join` raises to `head`), or an item new
+                        // enough.
+                        // SAFETY: `c` was loaded under `guard`.
+                        if unsafe { c.peek(seq, |item| item.enqueued_nanos()) }
+                            .is_none_or(|e| e >= t)
+                        {
                             return seq;
                         }
                     }
@@ -1197,6 +1220,69 @@ impl Log<u64> {
         log.deregister(&group);
         drop((group, log));
         epoch::quiesce();
+    }
+}
+
+/// The counts a claim took of items `[next, end)` of `chunk`, one each
+/// (see [`Log::claim`]): handed out as [`Held`]s, or lent and given back;
+/// what is left when it drops is given back, contained (a lost claim, or a
+/// borrowed read whose callback panicked).
+pub(crate) struct Counted<'a, T> {
+    /// The chunk of the items (alive under the claim's guard).
+    chunk: &'a Chunk<T>,
+    /// The first item whose count is still ours.
+    next: u64,
+    /// One past the last.
+    end: u64,
+}
+
+impl<'a, T> Counted<'a, T> {
+    /// The chunk.
+    pub(crate) fn chunk(&self) -> &'a Chunk<T> {
+        self.chunk
+    }
+
+    /// How many counts are left.
+    pub(crate) fn len(&self) -> usize {
+        (self.end - self.next) as usize
+    }
+
+    /// The next item, lent under its count (still ours).
+    pub(crate) fn current(&self) -> Option<&Item<T>> {
+        // SAFETY: we own a count of the item (see the type's docs).
+        (self.next < self.end).then(|| unsafe { self.chunk.slot(self.next).item() })
+    }
+
+    /// Gives back the count of [`Counted::current`]'s item.
+    pub(crate) fn release_current(&mut self) {
+        if let Some(held) = self.next() {
+            held.release_contained();
+        }
+    }
+}
+
+impl<T> Iterator for Counted<'_, T> {
+    type Item = Held<T>;
+
+    /// The next item's count, as a `Held`.
+    #[inline]
+    fn next(&mut self) -> Option<Held<T>> {
+        if self.next == self.end {
+            return None;
+        }
+        let seq = self.next;
+        self.next += 1;
+        // SAFETY: we own one count of item `seq`, taken by `try_own` in
+        // `claim`, and hand it over; the slot lies in `chunk`.
+        Some(unsafe { Held::adopt(self.chunk, self.chunk.slot(seq)) })
+    }
+}
+
+impl<T> Drop for Counted<'_, T> {
+    fn drop(&mut self) {
+        for held in self.by_ref() {
+            held.release_contained();
+        }
     }
 }
 

@@ -9,7 +9,7 @@
 //! parent module; this one only removes.
 
 use super::{Log, cause_of, head_word, seq_of};
-use crate::chunk::{Chunk, release_pinned};
+use crate::chunk::Chunk;
 use crate::group::{Cause, JOINING};
 use crate::sync::epoch::Guard;
 use crate::sync::{Ordering, Spin};
@@ -82,7 +82,7 @@ impl<T: Send + Sync + 'static> Log<T> {
                 unsafe { Chunk::release(cur, guard) };
             } else {
                 self.count_removed(cause, h1 - h);
-                self.detach(chunk, h, h1, guard);
+                self.detach(chunk, h, h1);
                 if cause != Cause::Evicted {
                     // Bytes came back: wake producers waiting for room (the
                     // change is `detach`'s `fetch_sub` on `used`, Relaxed,
@@ -97,6 +97,18 @@ impl<T: Send + Sync + 'static> Log<T> {
                     // re-check is our SeqCst `head` CAS.
                     self.noticed.notify();
                 }
+                // The items go now, on this thread (after the wake-ups):
+                // we own the log's count of every slot in [h, h1) (all
+                // published: every deciding closure checks it), and the
+                // reference taken above keeps the chunk's count above zero
+                // while `clear` adds the references that items still held
+                // by deliveries keep.
+                // SAFETY: both, as just said.
+                unsafe { chunk.clear(h, h1) };
+                // Released before `retire_chunks`, so that it does not
+                // count as a holder there (`Chunk::charge`).
+                // SAFETY: we took this reference above.
+                unsafe { Chunk::release(cur, guard) };
                 self.retire_chunks(guard);
                 return h1 - h;
             }
@@ -104,16 +116,8 @@ impl<T: Send + Sync + 'static> Log<T> {
     }
 
     /// Gives back the bytes of `[from, to)` in `chunk` (which this thread
-    /// just removed from the retained range) and arranges for the items to be
-    /// dropped after the grace period.
-    ///
-    /// The slots are cleared by a closure the epoch collector runs once every
-    /// thread pinned now has unpinned: until then a reader that loaded `head`
-    /// before our claim may still load these slots; after it, no reader looks
-    /// below `head` again (they all load `head` after pinning). The caller
-    /// took a counted reference to the chunk before its claim; the closure
-    /// owns it, so the chunk outlives the closure.
-    fn detach(&self, chunk: &Chunk<T>, from: u64, to: u64, guard: &Guard) {
+    /// just removed from the retained range).
+    fn detach(&self, chunk: &Chunk<T>, from: u64, to: u64) {
         let mut bytes = 0;
         for seq in from..to {
             // Relaxed: the `Release` publication of the slot, which `decide`
@@ -121,23 +125,6 @@ impl<T: Send + Sync + 'static> Log<T> {
             bytes += chunk.slot(seq).bytes();
         }
         self.unreserve(bytes);
-        // Three words: crossbeam stores the closure inline, unboxed.
-        let doomed = Doomed {
-            chunk: chunk as *const Chunk<T>,
-            from,
-            to,
-        };
-        guard.defer(move || doomed.clear());
-        // Hand this thread's garbage to the global collector now, a chunk
-        // at a time, rather than when its bag of 64 deferred functions
-        // fills: the items are then freed in small batches, which the
-        // allocator recycles cheaply (frees of 64 chunks' items at once cost
-        // a push ~140 more instructions in `malloc_consolidate` and
-        // friends). `flush` also collects: payload drops (user code) may
-        // run here, which invariant 7 allows: after its claim, nobody waits
-        // on a remover (readers wait on producers, `missed()` on cursor
-        // moves, and a push that evicts holds no reservation yet).
-        guard.flush();
     }
 
     /// Unlinks chunks that lie wholly below `head` (and have a successor).
@@ -172,6 +159,15 @@ impl<T: Send + Sync + 'static> Log<T> {
                 .compare_exchange(first, next, Ordering::AcqRel, Ordering::Relaxed, guard)
                 .is_ok()
             {
+                // No lease or group hint keeps the chunk any more: idle
+                // handles and groups hold no chunk the log let go of (see
+                // `lease.rs`). Marked first, so that a lease or hint put
+                // back meanwhile lets go by itself.
+                c.retire();
+                self.leases.revoke(first, guard);
+                for group in self.registry.load(guard) {
+                    group.revoke_hint(first, guard);
+                }
                 // SAFETY: the list link owned one counted reference, and our
                 // CAS removed the link.
                 unsafe { Chunk::release(first, guard) };
@@ -240,17 +236,14 @@ impl<T: Send + Sync + 'static> Log<T> {
             }
             let mut s = h;
             while s < end {
-                let slot = chunk.slot(s);
-                // Acquire (in `is_published`): pairs with the Release
-                // publication.
-                if !slot.is_published() {
-                    break; // mid-push (or removed by someone else: CAS fails)
+                // Read under a count (`Chunk::peek`): a remover may drop
+                // the item the moment it passes it. `None`: mid-push, or
+                // removed by someone else (our CAS fails then).
+                // SAFETY: `chunk` was loaded under `guard`.
+                match unsafe { chunk.peek(s, |item| item.enqueued_nanos()) } {
+                    Some(at) if at <= cutoff => s += 1,
+                    _ => break,
                 }
-                // SAFETY: seen published under `guard` (see `try_recv`).
-                if unsafe { slot.item() }.enqueued_nanos() > cutoff {
-                    break;
-                }
-                s += 1;
             }
             Decision::up_to(h, s)
         })
@@ -290,41 +283,5 @@ impl<T: Send + Sync + 'static> Log<T> {
             }
             Decision::Advance(s)
         })
-    }
-}
-
-/// Removed slots `[from, to)` of a chunk, cleared after the grace period
-/// (see `Log::detach`). Holds one counted reference to the chunk.
-struct Doomed<T> {
-    /// The chunk; kept alive by the reference this value owns.
-    chunk: *const Chunk<T>,
-    /// First removed sequence number.
-    from: u64,
-    /// One past the last removed sequence number.
-    to: u64,
-}
-
-// SAFETY: the chunk is shared memory whose items are `Send + Sync` when `T`
-// is (the queue requires `T: Send + Sync`), so clearing them on the
-// collector's thread is sound.
-unsafe impl<T: Send + Sync> Send for Doomed<T> {}
-
-impl<T: 'static> Doomed<T> {
-    /// Gives up the log's count of the removed items, dropping those no
-    /// delivery holds, then the chunk reference. Runs on whatever thread the
-    /// epoch collector runs on, inside its `pin()`: a payload's panicking
-    /// `Drop` is caught and counted, and the other items and the chunk
-    /// reference are still released (invariant 7).
-    fn clear(self) {
-        // SAFETY: we own a counted reference to the chunk (taken in
-        // `advance`), so it is alive; the removal that made us owns the
-        // log's count of every slot in the range (all published: every
-        // deciding closure checks it), and hands it to us.
-        unsafe { (*self.chunk).clear(self.from, self.to) };
-        let chunk = self.chunk;
-        // SAFETY: we own the reference taken in `advance`; the chunk was
-        // loaded under the guard of that call and has been kept alive by
-        // this reference since.
-        unsafe { release_pinned(chunk) };
     }
 }

@@ -389,6 +389,11 @@ impl<T> Owned<T> {
     pub(crate) fn into_shared<'g>(self, _: &'g Guard) -> Shared<'g, T> {
         Shared::from_raw(Box::into_raw(self.0))
     }
+
+    /// The box back (a value that was never shared).
+    pub(crate) fn into_box(self) -> Box<T> {
+        self.0
+    }
 }
 
 impl<T> From<Box<T>> for Owned<T> {
