@@ -41,7 +41,7 @@ async fn setup<T: Send + Sync + 'static>(
 }
 
 async fn pull(stream: &Stream, durable: &str, ack_wait: Duration) -> PullConsumer {
-    let mut cfg = consumer_config(durable, Start::Oldest);
+    let mut cfg = consumer_config(durable, Start::Oldest).unwrap();
     cfg.ack_wait = ack_wait;
     ensure_consumer(stream, cfg).await.expect("consumer")
 }
