@@ -452,6 +452,10 @@ impl<T: Send + Sync + 'static, C: Codec<T>> Importer<T, C> {
                         };
                     }
                     self.counters.full_waits.fetch_add(1, Relaxed);
+                    // A backoff, not an await on the queue's room: chunkq's
+                    // `push_async` waits for room, but for a bare payload
+                    // only; an envelope (UUID, creation time, history) has
+                    // no async push yet.
                     attempt += 1;
                     let pause = Backoff {
                         initial: Duration::from_millis(1),

@@ -45,7 +45,7 @@
 //! history; chunkq appends its own enqueue). It acks the message only
 //! after the push succeeded. When the queue is full under
 //! `Overflow::Reject`, the push hands the payload back; the importer waits
-//! and pushes it again, leaving the message unacked (and telling JetStream
+//! (a backoff: chunkq has no async `push_envelope` yet) and pushes it again, leaving the message unacked (and telling JetStream
 //! it is in progress), so a slow chunkq side slows the pulls down instead
 //! of losing items. Malformed messages are counted
 //! ([`ImportStats::malformed`]) and terminated, never pushed, never a

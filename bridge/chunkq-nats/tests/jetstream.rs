@@ -566,7 +566,10 @@ async fn fan_out_copies_forwarded_into_two_queues_are_all_stored_and_imported() 
         .await
         .unwrap();
     assert!(ack.duplicate, "a retried publish was stored twice");
-    assert_eq!(stream.get_info().await.unwrap().state.messages, 2 * N as u64);
+    assert_eq!(
+        stream.get_info().await.unwrap().state.messages,
+        2 * N as u64
+    );
 
     // All 2N imported: the importer tells the copies apart the same way.
     let consumer = pull(&stream, "fo", Duration::from_secs(30)).await;
@@ -579,7 +582,9 @@ async fn fan_out_copies_forwarded_into_two_queues_are_all_stored_and_imported() 
         let d = next(&reader).await;
         let events = d.events();
         assert_eq!(events.len(), 5, "{events:?}");
-        via.entry(d.id()).or_default().push(events[2].queue().to_string());
+        via.entry(d.id())
+            .or_default()
+            .push(events[2].queue().to_string());
     }
     settled(&stream, "fo").await;
     dst.close();
@@ -613,7 +618,10 @@ async fn a_server_restart_while_the_exporter_awaits_its_consumer_loses_nothing()
         }
     };
     push(&q, &mut ids, 0);
-    wait_for("the first ten exported", LIMIT, || exp.stats().exported == 10).await;
+    wait_for("the first ten exported", LIMIT, || {
+        exp.stats().exported == 10
+    })
+    .await;
     // Nothing in flight, nothing to read: the exporter awaits its consumer.
     server.kill();
     // Pushed while the server is away: the awaiting exporter wakes up and
@@ -767,6 +775,9 @@ fn the_examples_run_against_a_server() {
         "chunkq export",
         "chunkq import",
     ] {
-        assert!(rates.contains(&format!("{what:<14}      300 items")), "{rates}");
+        assert!(
+            rates.contains(&format!("{what:<14}      300 items")),
+            "{rates}"
+        );
     }
 }
