@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # The NATS JetStream bridge (bridge/chunkq-nats) against a real nats-server:
-# its unit and doc tests, and tests/jetstream.rs, which starts its own
-# servers (JetStream on, loopback only, a fresh store directory, a free
-# port): a round trip through another process (examples/import_stage.rs),
-# server kills and restarts in the middle of an export and an import,
-# backpressure from a small chunkq budget, malformed messages.
+# its unit tests, its doc tests (every example in the crate documentation
+# runs, each against a server it starts), and tests/jetstream.rs, which
+# starts its own servers (JetStream on, loopback only, a fresh store
+# directory, a free port): a round trip through another process
+# (examples/import_stage.rs), server kills and restarts in the middle of an
+# export and an import and while the exporter awaits its consumer, fan-out
+# copies of one item exported into one stream, Start::Seq round trips,
+# backpressure from a small chunkq budget, malformed messages, and the
+# examples run against a server.
 # Installs nats-server with apt-get when it is missing; skipped (77) when
 # it cannot be had. Once a server binary is found, CHUNKQ_NATS_REQUIRED
 # makes a test that cannot find it fail instead of printing SKIPPED.
-# About 4 minutes on 2 cores from a cold build (3 min 51 s measured), 10 s
-# of it the tests.
+# About 4 minutes on 2 cores from a cold build, 15-60 s of it the tests
+# (the restart test waits out ack timeouts and redeliveries).
 set -uo pipefail
 
 find_server() {

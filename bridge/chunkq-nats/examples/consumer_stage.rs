@@ -9,7 +9,7 @@
 //! cargo run -p chunkq-nats --example consumer_stage -- nats://127.0.0.1:4222 10
 //! ```
 
-use chunkq::{Queue, RecvTimeoutError, Start};
+use chunkq::{Queue, Start};
 use chunkq_nats::{Importer, consumer_config, ensure_consumer};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -38,7 +38,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 
     let js = async_nats::jetstream::new(async_nats::connect(url.as_str()).await?);
     let stream = js.get_stream("ORDERS").await?;
-    let pull = ensure_consumer(&stream, consumer_config("billing", Start::Oldest)).await?;
+    let pull = ensure_consumer(&stream, consumer_config("billing", Start::Oldest)?).await?;
 
     // A small budget under Reject: a slow reader holds the importer back
     // (nothing is acked before it is in the queue).
@@ -47,24 +47,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut importer = Importer::new(pull, billing.clone());
     let import = tokio::spawn(async move { importer.run().await });
 
-    let (read, reader) = tokio::task::spawn_blocking(move || {
-        let mut n = 0;
-        while n < count {
-            match reader.recv_timeout(Duration::from_secs(10)) {
-                Ok(d) => {
-                    print(&d);
-                    n += 1;
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    eprintln!("nothing for 10 s; is producer_stage running?");
-                    break;
-                }
-                Err(RecvTimeoutError::Closed) => break,
+    // Await the reader on the same runtime as the importer (a blocking
+    // recv would stop this single-threaded runtime, importer included).
+    let mut read = 0;
+    while read < count {
+        match tokio::time::timeout(Duration::from_secs(10), reader.recv_async()).await {
+            Ok(Ok(d)) => {
+                print(&d);
+                read += 1;
+            }
+            Ok(Err(_closed)) => break,
+            Err(_timeout) => {
+                eprintln!("nothing for 10 s; is producer_stage running?");
+                break;
             }
         }
-        (n, reader)
-    })
-    .await?;
+    }
     // Stop importing. What was imported (and so acked) but not read yet is
     // in the queue: read it too, or it would be lost with this process.
     billing.close();

@@ -13,10 +13,11 @@
 //! for each item, then `{"extra":0,"stats":{…}}`. Exit status 2 when the
 //! items did not all arrive within 60 seconds.
 
-use chunkq::{EventKind, Queue, RecvTimeoutError, Start};
+use chunkq::{EventKind, Queue, Start};
 use chunkq_nats::{Importer, consumer_config, ensure_consumer};
 use serde_json::json;
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
+use tokio::time::{Instant, timeout_at};
 
 fn nanos(t: std::time::SystemTime) -> i128 {
     match t.duration_since(UNIX_EPOCH) {
@@ -37,50 +38,41 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 
     let js = async_nats::jetstream::new(async_nats::connect(url.as_str()).await?);
     let stream = js.get_stream(stream.as_str()).await?;
-    let pull = ensure_consumer(&stream, consumer_config(durable, Start::Oldest)).await?;
+    let pull = ensure_consumer(&stream, consumer_config(durable, Start::Oldest)?).await?;
     let queue: Queue<String> = Queue::builder(queue_name).memory_limit(64 << 20).build()?;
     let reader = queue.subscribe();
     let mut importer = Importer::new(pull, queue.clone()).wait(Duration::from_millis(100));
     let monitor = importer.monitor();
     let task = tokio::spawn(async move { importer.run().await });
 
-    // Read on a blocking thread; print as the items arrive.
-    let printed = tokio::task::spawn_blocking(move || {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        for _ in 0..count {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let d = match reader.recv_timeout(left) {
-                Ok(d) => d,
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Closed) => return None,
-            };
-            let history: Vec<_> = d
-                .events()
-                .iter()
-                .map(|e| {
-                    let kind = if e.kind() == EventKind::Enqueued {
-                        "enq"
-                    } else {
-                        "deq"
-                    };
-                    json!([kind, e.queue(), nanos(e.at())])
-                })
-                .collect();
-            let line = json!({
-                "id": d.id().to_string(),
-                "created": nanos(d.created()),
-                "seq": d.seq(),
-                "history": history,
-                "payload": d.payload(),
-            });
-            println!("{line}");
-        }
-        Some(reader)
-    })
-    .await?;
-    let Some(reader) = printed else {
-        eprintln!("import_stage: not all {count} items arrived in time");
-        std::process::exit(2);
-    };
+    // Await the items on the importer's runtime; print as they arrive.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for _ in 0..count {
+        let Ok(Ok(d)) = timeout_at(deadline, reader.recv_async()).await else {
+            eprintln!("import_stage: not all {count} items arrived in time");
+            std::process::exit(2);
+        };
+        let history: Vec<_> = d
+            .events()
+            .iter()
+            .map(|e| {
+                let kind = if e.kind() == EventKind::Enqueued {
+                    "enq"
+                } else {
+                    "deq"
+                };
+                json!([kind, e.queue(), nanos(e.at())])
+            })
+            .collect();
+        let line = json!({
+            "id": d.id().to_string(),
+            "created": nanos(d.created()),
+            "seq": d.seq(),
+            "history": history,
+            "payload": d.payload(),
+        });
+        println!("{line}");
+    }
     // Stop the importer, then count whatever else had arrived.
     queue.close();
     task.await??;

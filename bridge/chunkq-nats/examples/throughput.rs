@@ -7,8 +7,9 @@
 //! - `chunkq export`: an [`Exporter`] draining a queue holding N items
 //!   (envelope headers, `Nats-Msg-Id`, 256 acks in flight);
 //! - `plain pull`: pull requests of 64, one ack per message;
-//! - `chunkq import`: an [`Importer`] pushing into a queue that a thread
-//!   drains (envelope decoded, `push_envelope`, ack after push).
+//! - `chunkq import`: an [`Importer`] pushing into a queue that a task
+//!   drains with `recv_async` (envelope decoded, `push_envelope`, ack
+//!   after push).
 //!
 //! ```sh
 //! nats-server -js -sd /tmp/js &
@@ -142,7 +143,7 @@ async fn main() -> Result<(), Error> {
         .await?;
     rate("chunkq export", stats.exported as usize, t.elapsed());
 
-    let pull = ensure_consumer(&s, consumer_config("tp", Start::Oldest)).await?;
+    let pull = ensure_consumer(&s, consumer_config("tp", Start::Oldest)?).await?;
     let dst: Queue<String> = Queue::builder("tp-in")
         .memory_limit(64 << 20)
         .sweep_interval(None)
@@ -151,9 +152,12 @@ async fn main() -> Result<(), Error> {
     let t = Instant::now();
     let mut importer = Importer::new(pull, dst.clone()).batch(256);
     let import = tokio::spawn(async move { importer.run().await });
-    let read = tokio::task::spawn_blocking(move || {
+    let read = tokio::spawn(async move {
         let mut k = 0;
-        while k < n && reader.recv_timeout(Duration::from_secs(30)).is_ok() {
+        while k < n
+            && let Ok(Ok(_)) =
+                tokio::time::timeout(Duration::from_secs(30), reader.recv_async()).await
+        {
             k += 1;
         }
         k

@@ -13,7 +13,6 @@ use std::error::Error;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::time::Duration;
 
 /// What an [`Exporter`] has done so far.
 ///
@@ -55,12 +54,25 @@ struct Counters {
 ///
 /// # Examples
 ///
-/// ```no_run
-/// # async fn f(js: async_nats::jetstream::Context, c: chunkq::Consumer<String>) {
-/// let mut exporter = chunkq_nats::Exporter::new(js, "orders", c);
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let Some(server) = chunkq_nats::__testing::Server::start_or_skip("export_monitor") else { return Ok(()) };
+/// # let url = server.url();
+/// use chunkq::{Overflow, Queue};
+/// use chunkq_nats::{Exporter, ensure_stream, stream_config};
+/// let js = async_nats::jetstream::new(async_nats::connect(&url).await?);
+/// let q: Queue<String> = Queue::new("orders");
+/// ensure_stream(&js, stream_config("ORDERS", "orders", &q, Overflow::Reject)).await?;
+/// let mut exporter = Exporter::new(js, "orders", q.subscribe());
 /// let monitor = exporter.monitor();
-/// tokio::spawn(async move { exporter.run().await });
-/// println!("{:?}", monitor.stats());
+/// let task = tokio::spawn(async move { exporter.run().await });
+/// q.push_batch(["a".to_string(), "b".into(), "c".into()]).unwrap();
+/// println!("{monitor:?}"); // while it runs
+/// q.close();
+/// task.await??;
+/// assert_eq!(monitor.stats().exported, 3);
+/// # Ok(())
 /// # }
 /// ```
 #[derive(Clone)]
@@ -106,14 +118,17 @@ struct InFlight<T> {
 ///
 /// # Examples
 ///
-/// ```no_run
+/// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use chunkq::Queue;
-/// use chunkq_nats::Exporter;
+/// # let Some(server) = chunkq_nats::__testing::Server::start_or_skip("exporter") else { return Ok(()) };
+/// # let url = server.url();
+/// use chunkq::{Overflow, Queue};
+/// use chunkq_nats::{Exporter, ensure_stream, stream_config};
 /// let q: Queue<String> = Queue::new("orders");
 /// let consumer = q.subscribe();
-/// let js = async_nats::jetstream::new(async_nats::connect("127.0.0.1:4222").await?);
+/// let js = async_nats::jetstream::new(async_nats::connect(&url).await?);
+/// ensure_stream(&js, stream_config("ORDERS", "orders.>", &q, Overflow::Reject)).await?;
 /// q.push("first".into()).unwrap();
 /// q.close(); // run() returns once the closed queue is drained and acked
 /// let stats = Exporter::new(js, "orders.in", consumer).run().await?;
@@ -128,7 +143,6 @@ pub struct Exporter<T: Send + Sync + 'static, C = Json> {
     codec: C,
     max_in_flight: usize,
     backoff: Backoff,
-    poll: Duration,
     counters: Arc<Counters>,
 }
 
@@ -144,7 +158,6 @@ impl<T: Send + Sync + 'static> Exporter<T, Json> {
             codec: Json,
             max_in_flight: 256,
             backoff: Backoff::default(),
-            poll: Duration::from_millis(10),
             counters: Arc::default(),
         }
     }
@@ -155,9 +168,22 @@ impl<T: Send + Sync + 'static, C: Codec<T>> Exporter<T, C> {
     ///
     /// # Examples
     ///
-    /// ```no_run
-    /// # async fn f(js: async_nats::jetstream::Context, c: chunkq::Consumer<Vec<u8>>) {
-    /// let exporter = chunkq_nats::Exporter::new(js, "blobs", c).codec(chunkq_nats::Raw);
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let Some(server) = chunkq_nats::__testing::Server::start_or_skip("export_codec") else { return Ok(()) };
+    /// # let url = server.url();
+    /// use chunkq::{Overflow, Queue};
+    /// use chunkq_nats::{Exporter, Raw, ensure_stream, stream_config};
+    /// let js = async_nats::jetstream::new(async_nats::connect(&url).await?);
+    /// let q: Queue<Vec<u8>> = Queue::new("blobs");
+    /// let stream = ensure_stream(&js, stream_config("BLOBS", "blobs", &q, Overflow::Reject)).await?;
+    /// let c = q.subscribe();
+    /// q.push(vec![0, 255]).unwrap();
+    /// q.close();
+    /// Exporter::new(js, "blobs", c).codec(Raw).run().await?;
+    /// assert_eq!(&stream.get_raw_message(1).await?.payload[..], &[0, 255]); // the bytes as they are
+    /// # Ok(())
     /// # }
     /// ```
     pub fn codec<D: Codec<T>>(self, codec: D) -> Exporter<T, D> {
@@ -168,7 +194,6 @@ impl<T: Send + Sync + 'static, C: Codec<T>> Exporter<T, C> {
             codec,
             max_in_flight: self.max_in_flight,
             backoff: self.backoff,
-            poll: self.poll,
             counters: self.counters,
         }
     }
@@ -179,7 +204,7 @@ impl<T: Send + Sync + 'static, C: Codec<T>> Exporter<T, C> {
     ///
     /// # Examples
     ///
-    /// ```no_run
+    /// ```
     /// # async fn f(js: async_nats::jetstream::Context, c: chunkq::Consumer<u64>) {
     /// // Strict order even when a publish fails and is retried.
     /// let exporter = chunkq_nats::Exporter::new(js, "ticks", c).max_in_flight(1);
@@ -196,7 +221,7 @@ impl<T: Send + Sync + 'static, C: Codec<T>> Exporter<T, C> {
     ///
     /// # Examples
     ///
-    /// ```no_run
+    /// ```
     /// # async fn f(js: async_nats::jetstream::Context, c: chunkq::Consumer<u64>) {
     /// let b = chunkq_nats::Backoff { max_attempts: Some(20), ..Default::default() };
     /// let exporter = chunkq_nats::Exporter::new(js, "ticks", c).backoff(b);
@@ -220,10 +245,14 @@ impl<T: Send + Sync + 'static, C: Codec<T>> Exporter<T, C> {
     /// Exports until the chunkq queue is closed and drained and every
     /// publish is acknowledged, then returns the statistics.
     ///
-    /// Polls the consumer (1 ms, doubling up to 10 ms, while it is empty).
-    /// Stop an exporter by closing its queue: a `run` future dropped while
+    /// With nothing in flight it awaits the consumer
+    /// ([`Consumer::recv_async`]: woken by the next push or the close, no
+    /// polling); otherwise it takes what the consumer holds, up to
+    /// [`Exporter::max_in_flight`], and awaits the oldest ack. Stop an
+    /// exporter by closing its queue: a `run` future dropped while
     /// publishes await their acks loses track of those deliveries (they
-    /// may or may not have been stored).
+    /// may or may not have been stored); one dropped while it awaits the
+    /// consumer loses nothing (the receive is cancel-safe).
     ///
     /// # Errors
     /// [`ExportError::Encode`] when the codec refuses a payload (the
@@ -233,43 +262,53 @@ impl<T: Send + Sync + 'static, C: Codec<T>> Exporter<T, C> {
     /// handed back).
     pub async fn run(&mut self) -> Result<ExportStats, ExportError<T>> {
         let mut window: VecDeque<InFlight<T>> = VecDeque::new();
-        let mut idle = Duration::from_millis(1);
         let mut closed = false;
         loop {
+            // Whatever the consumer holds now, up to the window.
             while !closed && window.len() < self.max_in_flight {
                 match self.consumer.try_recv() {
-                    Ok(delivery) => match self.codec.encode(delivery.payload()) {
-                        Ok(body) => {
-                            let ack = self.publish(&delivery, body.clone()).await;
-                            window.push_back(InFlight {
-                                delivery,
-                                body,
-                                ack,
-                            });
-                        }
-                        Err(source) => {
-                            while let Some(f) = window.pop_front() {
-                                self.settle(f, &mut window).await?;
-                            }
-                            self.note_missed();
-                            return Err(ExportError::Encode { delivery, source });
-                        }
-                    },
+                    Ok(delivery) => self.send(delivery, &mut window).await?,
                     Err(TryRecvError::Empty) => break,
                     Err(TryRecvError::Closed) => closed = true,
                 }
             }
             self.note_missed();
             match window.pop_front() {
-                Some(f) => {
-                    idle = Duration::from_millis(1);
-                    self.settle(f, &mut window).await?;
-                }
+                Some(f) => self.settle(f, &mut window).await?,
                 None if closed => return Ok(self.stats()),
-                None => {
-                    tokio::time::sleep(idle).await;
-                    idle = (idle * 2).min(self.poll);
+                // Nothing in flight, nothing to read: wait for the next
+                // push (or the close).
+                None => match self.consumer.recv_async().await {
+                    Ok(delivery) => self.send(delivery, &mut window).await?,
+                    Err(_) => closed = true,
+                },
+            }
+        }
+    }
+
+    /// Encodes and publishes `delivery`, adding it to the window; on a
+    /// codec error, settles the window and hands the delivery back.
+    async fn send(
+        &self,
+        delivery: Delivery<T>,
+        window: &mut VecDeque<InFlight<T>>,
+    ) -> Result<(), ExportError<T>> {
+        match self.codec.encode(delivery.payload()) {
+            Ok(body) => {
+                let ack = self.publish(&delivery, body.clone()).await;
+                window.push_back(InFlight {
+                    delivery,
+                    body,
+                    ack,
+                });
+                Ok(())
+            }
+            Err(source) => {
+                while let Some(f) = window.pop_front() {
+                    self.settle(f, window).await?;
                 }
+                self.note_missed();
+                Err(ExportError::Encode { delivery, source })
             }
         }
     }
@@ -285,7 +324,8 @@ impl<T: Send + Sync + 'static, C: Codec<T>> Exporter<T, C> {
     }
 
     /// Awaits `f`'s ack, publishing it again (same headers, same
-    /// `Nats-Msg-Id`) after each failure.
+    /// `Nats-Msg-Id`) after each failure, after the backoff's wait (the
+    /// one timer in the exporter: a failed publish, not an empty queue).
     async fn settle(
         &self,
         f: InFlight<T>,

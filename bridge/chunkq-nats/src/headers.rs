@@ -2,7 +2,8 @@
 //!
 //! | header | value |
 //! |---|---|
-//! | `Nats-Msg-Id` | the item's UUID, hyphenated (`0190…-7…`): JetStream drops a second publish with the same id within the stream's duplicate window |
+//! | `Nats-Msg-Id` | the publish's id ([`publish_id`]): the item's UUID, the length of its history, its sequence number and the queue it was exported from, `0190…-7…:2:17:orders`. JetStream drops a second publish with the same id within the stream's duplicate window: a retry of this publish, never a copy of the item exported from another queue |
+//! | `Chunkq-Id` | the item's UUID, hyphenated (`0190…-7…`) |
 //! | `Chunkq-Created` | the creation time in nanoseconds since the Unix epoch, a signed decimal integer (`1764558000123456789`) |
 //! | `Chunkq-Seq` | the sequence number in the queue it was exported from, a decimal `u64` |
 //! | `Chunkq-History` | the events, oldest first, as a JSON array of `[kind, queue, nanos]` triples, kind `"enq"` or `"deq"`, nanos as in `Chunkq-Created`: `[["enq","orders",1764558000123456789],["deq","orders",1764558000123999000]]` |
@@ -21,8 +22,11 @@ use std::error::Error;
 use std::fmt::{self, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// JetStream's de-duplication header: the item's UUID.
+/// JetStream's de-duplication header: the publish's id ([`publish_id`]),
+/// not the item's.
 pub const MSG_ID: &str = "Nats-Msg-Id";
+/// The item's UUID.
+pub const ID: &str = "Chunkq-Id";
 /// The creation time, in nanoseconds since the Unix epoch.
 pub const CREATED: &str = "Chunkq-Created";
 /// The sequence number in the exporting queue.
@@ -42,7 +46,9 @@ pub const HISTORY: &str = "Chunkq-History";
 /// let c = q.subscribe();
 /// let id = q.push(1).unwrap();
 /// let h = headers::encode(&c.try_recv().unwrap());
-/// assert_eq!(h.get(headers::MSG_ID).unwrap().as_str(), id.to_string());
+/// assert_eq!(h.get(headers::ID).unwrap().as_str(), id.to_string());
+/// // Enqueued and dequeued (two events), sequence 0, from the queue `a,"b"`.
+/// assert_eq!(h.get(headers::MSG_ID).unwrap().as_str(), format!("{id}:2:0:a,\"b\""));
 /// assert_eq!(h.get(headers::SEQ).unwrap().as_str(), "0");
 /// assert!(h.get(headers::HISTORY).unwrap().as_str().starts_with(r#"[["enq","a,\"b\"","#));
 /// ```
@@ -57,7 +63,8 @@ pub fn encode<T>(delivery: &Delivery<T>) -> HeaderMap {
 }
 
 /// The headers for an envelope's parts (what [`encode`] writes for a
-/// delivery).
+/// delivery). The publish id names the queue of the last event of
+/// `history` (the exporter's dequeue), or `""` for an empty history.
 ///
 /// # Examples
 ///
@@ -78,10 +85,14 @@ pub fn encode_parts<'a>(
     history: impl IntoIterator<Item = &'a Event>,
 ) -> HeaderMap {
     let mut json = String::from("[");
+    let mut hops = 0;
+    let mut last_queue = "";
     for (i, e) in history.into_iter().enumerate() {
         if i > 0 {
             json.push(',');
         }
+        hops = i + 1;
+        last_queue = e.queue();
         let kind = match e.kind() {
             EventKind::Enqueued => "enq",
             EventKind::Dequeued => "deq",
@@ -95,11 +106,48 @@ pub fn encode_parts<'a>(
     json.push(']');
     let mut h = HeaderMap::new();
     // Every value below is ASCII without CR or LF, so `value` never fails.
-    h.insert(MSG_ID, value(id.hyphenated().to_string()));
+    h.insert(MSG_ID, value(publish_id(id, hops, seq, last_queue)));
+    h.insert(ID, value(id.hyphenated().to_string()));
     h.insert(CREATED, value(to_nanos(created).to_string()));
     h.insert(SEQ, value(seq.to_string()));
     h.insert(HISTORY, value(json));
     h
+}
+
+/// The id of one publish of an item: what the exporter sends as
+/// `Nats-Msg-Id` and what the importer recognises redeliveries by.
+///
+/// `{uuid}:{hops}:{seq}:{queue}`: the item's UUID, the length of its
+/// history (ending with the exporter's dequeue), its sequence number in the
+/// queue it was exported from, and that queue's name with every byte
+/// outside printable ASCII, every space and every `%` percent-encoded
+/// (`%20`), so the value is a valid header and two names never give the
+/// same id. A retry of a publish sends the same id (JetStream stores it
+/// once); a copy of the item forwarded into another queue and exported
+/// from there (fan-out), or exported again after a round trip, is another
+/// publish with another id, and is stored too.
+///
+/// # Examples
+///
+/// ```
+/// use chunkq::Uuid;
+/// use chunkq_nats::headers::publish_id;
+/// let id = Uuid::from_u128(1);
+/// assert_eq!(publish_id(id, 2, 7, "orders"), "00000000-0000-0000-0000-000000000001:2:7:orders");
+/// // The same item forwarded into two queues: two publishes.
+/// assert_ne!(publish_id(id, 4, 0, "left"), publish_id(id, 4, 0, "right"));
+/// assert!(publish_id(id, 2, 0, "eu west/ü%").ends_with(":eu%20west/%C3%BC%25"));
+/// ```
+pub fn publish_id(id: Uuid, hops: usize, seq: u64, queue: &str) -> String {
+    let mut out = format!("{}:{hops}:{seq}:", id.hyphenated());
+    for b in queue.bytes() {
+        if b != b'%' && (b'!'..=b'~').contains(&b) {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
 }
 
 fn value(s: String) -> HeaderValue {
@@ -129,7 +177,7 @@ fn push_ascii_json_string(out: &mut String, s: &str) {
 /// The envelope fields read back from headers (everything but the payload).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Meta {
-    /// The item's UUID (`Nats-Msg-Id`).
+    /// The item's UUID (`Chunkq-Id`).
     pub id: Uuid,
     /// The creation time (`Chunkq-Created`).
     pub created: SystemTime,
@@ -140,6 +188,28 @@ pub struct Meta {
 }
 
 impl Meta {
+    /// The id of the publish that carried this item ([`publish_id`] of
+    /// its UUID, history length, sequence number and the queue of its last
+    /// event): the `Nats-Msg-Id` the exporter wrote, recomputed, so that a
+    /// message published without one is recognised by the same rule.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chunkq::Queue;
+    /// use chunkq_nats::headers;
+    /// let q: Queue<u8> = Queue::new("orders");
+    /// let c = q.subscribe();
+    /// q.push(1).unwrap();
+    /// let h = headers::encode(&c.try_recv().unwrap());
+    /// let meta = headers::decode(Some(&h)).unwrap();
+    /// assert_eq!(meta.publish_id(), h.get(headers::MSG_ID).unwrap().as_str());
+    /// ```
+    pub fn publish_id(&self) -> String {
+        let queue = self.history.last().map_or("", Event::queue);
+        publish_id(self.id, self.history.len(), self.seq, queue)
+    }
+
     /// The envelope with this metadata and `payload`.
     ///
     /// # Examples
@@ -166,7 +236,9 @@ impl Meta {
 ///
 /// # Errors
 /// [`HeaderError`] when a header is missing or malformed; never panics,
-/// whatever the headers hold.
+/// whatever the headers hold. The UUID is read from `Chunkq-Id`, or, when
+/// that is missing, from a `Nats-Msg-Id` that is a plain UUID (what
+/// exporters before `Chunkq-Id` wrote).
 ///
 /// # Examples
 ///
@@ -184,7 +256,7 @@ impl Meta {
 /// let mut bad = h.clone();
 /// bad.insert(headers::HISTORY, "[[\"enq\"]]");
 /// assert!(matches!(headers::decode(Some(&bad)), Err(HeaderError::Invalid { .. })));
-/// assert_eq!(headers::decode(None), Err(HeaderError::Missing(headers::MSG_ID)));
+/// assert_eq!(headers::decode(None), Err(HeaderError::Missing(headers::ID)));
 /// ```
 pub fn decode(headers: Option<&HeaderMap>) -> Result<Meta, HeaderError> {
     let get = |name: &'static str| {
@@ -194,7 +266,13 @@ pub fn decode(headers: Option<&HeaderMap>) -> Result<Meta, HeaderError> {
             .ok_or(HeaderError::Missing(name))
     };
     let invalid = |header: &'static str, reason: String| HeaderError::Invalid { header, reason };
-    let id = Uuid::parse_str(get(MSG_ID)?).map_err(|e| invalid(MSG_ID, e.to_string()))?;
+    let id = match get(ID) {
+        Ok(v) => Uuid::parse_str(v).map_err(|e| invalid(ID, e.to_string()))?,
+        Err(missing) => match get(MSG_ID).map(Uuid::parse_str) {
+            Ok(Ok(id)) => id,
+            _ => return Err(missing),
+        },
+    };
     let created = parse_time(get(CREATED)?).map_err(|r| invalid(CREATED, r))?;
     let seq = get(SEQ)?
         .parse::<u64>()
@@ -284,7 +362,7 @@ fn parse_time(s: &str) -> Result<SystemTime, String> {
 /// ```
 /// use chunkq_nats::headers::{self, HeaderError};
 /// let e = headers::decode(None).unwrap_err();
-/// assert_eq!(e.to_string(), "missing header Nats-Msg-Id");
+/// assert_eq!(e.to_string(), "missing header Chunkq-Id");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HeaderError {
@@ -387,7 +465,7 @@ mod tests {
     fn malformed_headers_are_errors() {
         let good = encode_parts(Uuid::nil(), UNIX_EPOCH, 0, []);
         let cases: [(&'static str, &str); 8] = [
-            (MSG_ID, "not-a-uuid"),
+            (ID, "not-a-uuid"),
             (CREATED, "12x"),
             (CREATED, "999999999999999999999999999999999999999"),
             (SEQ, "-1"),
@@ -407,7 +485,7 @@ mod tests {
                 other => panic!("{name}={bad}: {other:?}"),
             }
         }
-        for name in [MSG_ID, CREATED, SEQ, HISTORY] {
+        for name in [ID, CREATED, SEQ, HISTORY] {
             let mut h = HeaderMap::new();
             for (k, v) in good.iter() {
                 if AsRef::<str>::as_ref(k) != name {
@@ -416,7 +494,77 @@ mod tests {
                     }
                 }
             }
+            // Without Chunkq-Id, the Nats-Msg-Id (a publish id, not a
+            // UUID) does not stand in for it.
             assert_eq!(decode(Some(&h)), Err(HeaderError::Missing(name)));
         }
+    }
+
+    #[test]
+    fn a_plain_uuid_msg_id_stands_in_for_a_missing_chunkq_id() {
+        let id = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0042);
+        let mut h = HeaderMap::new();
+        for (k, v) in encode_parts(id, UNIX_EPOCH, 3, []).iter() {
+            if AsRef::<str>::as_ref(k) != ID {
+                for v in v {
+                    h.append(k.clone(), v.clone());
+                }
+            }
+        }
+        h.insert(MSG_ID, id.to_string().as_str());
+        assert_eq!(decode(Some(&h)).unwrap().id, id);
+    }
+
+    #[test]
+    fn publish_ids_tell_publishes_apart_and_names_apart() {
+        let id = Uuid::from_u128(7);
+        let t = UNIX_EPOCH;
+        let ev = |k, q| Event::new(k, q, t);
+        let (enq, deq) = (EventKind::Enqueued, EventKind::Dequeued);
+        // One item forwarded from `src` into `left` and `right`, both at
+        // sequence 0 there, both exported.
+        let left = [
+            ev(enq, "src"),
+            ev(deq, "src"),
+            ev(enq, "left"),
+            ev(deq, "left"),
+        ];
+        let right = [
+            ev(enq, "src"),
+            ev(deq, "src"),
+            ev(enq, "right"),
+            ev(deq, "right"),
+        ];
+        let msg_id = |h: &HeaderMap| h.get(MSG_ID).unwrap().as_str().to_string();
+        let (l, r) = (
+            encode_parts(id, t, 0, &left),
+            encode_parts(id, t, 0, &right),
+        );
+        assert_ne!(msg_id(&l), msg_id(&r));
+        // A retry: the same headers, the same id.
+        assert_eq!(msg_id(&l), msg_id(&encode_parts(id, t, 0, &left)));
+        // The item exported from a queue of the same name after a round
+        // trip (a longer history) is another publish.
+        let again = [
+            ev(enq, "src"),
+            ev(deq, "src"),
+            ev(enq, "src"),
+            ev(deq, "src"),
+        ];
+        assert_ne!(
+            msg_id(&encode_parts(id, t, 0, &left[..2])),
+            msg_id(&encode_parts(id, t, 0, &again))
+        );
+        // Names that differ only in escaped bytes stay apart, and every
+        // id is a printable header value.
+        let names = ["a b", "a%20b", "a\tb", "a\u{0}b", "ü", "%C3%BC"];
+        let ids: std::collections::HashSet<String> =
+            names.iter().map(|n| publish_id(id, 1, 0, n)).collect();
+        assert_eq!(ids.len(), names.len());
+        for i in &ids {
+            assert!(i.bytes().all(|b| (b'!'..=b'~').contains(&b)), "{i}");
+        }
+        // decode recomputes what encode wrote.
+        assert_eq!(decode(Some(&l)).unwrap().publish_id(), msg_id(&l));
     }
 }

@@ -6,7 +6,7 @@ use crate::headers;
 use async_nats::jetstream::AckKind;
 use async_nats::jetstream::Message;
 use async_nats::jetstream::consumer::PullConsumer;
-use chunkq::{Envelope, PushError, Queue, Uuid};
+use chunkq::{Envelope, PushError, Queue};
 use futures_util::{Stream, StreamExt};
 use std::collections::{HashSet, VecDeque};
 use std::error::Error;
@@ -29,7 +29,8 @@ use tokio::time::Instant;
 pub struct ImportStats {
     /// Messages pushed into the queue (and then acked).
     pub imported: u64,
-    /// Redelivered messages whose UUID this importer had already pushed:
+    /// Redelivered messages whose publish id
+    /// ([`crate::headers::publish_id`]) this importer had already pushed:
     /// acked, not pushed again.
     pub duplicates: u64,
     /// Pushes refused because the queue was full, each followed by a wait
@@ -60,12 +61,33 @@ struct Counters {
 ///
 /// # Examples
 ///
-/// ```no_run
-/// # async fn f(c: async_nats::jetstream::consumer::PullConsumer, q: chunkq::Queue<String>) {
-/// let mut importer = chunkq_nats::Importer::new(c, q);
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let Some(server) = chunkq_nats::__testing::Server::start_or_skip("import_monitor") else { return Ok(()) };
+/// # let url = server.url();
+/// use chunkq::{Overflow, Queue, Start};
+/// use chunkq_nats::*;
+/// let js = async_nats::jetstream::new(async_nats::connect(&url).await?);
+/// let out: Queue<String> = Queue::new("orders");
+/// let stream = ensure_stream(&js, stream_config("ORDERS", "orders", &out, Overflow::Reject)).await?;
+/// let c = out.subscribe();
+/// out.push_batch(["a".to_string(), "b".into()]).unwrap();
+/// out.close();
+/// Exporter::new(js, "orders", c).run().await?;
+///
+/// let inbox: Queue<String> = Queue::new("inbox");
+/// let reader = inbox.subscribe();
+/// let pull = ensure_consumer(&stream, consumer_config("inbox", Start::Oldest)?).await?;
+/// let mut importer = Importer::new(pull, inbox.clone());
 /// let monitor = importer.monitor();
-/// tokio::spawn(async move { importer.run().await });
-/// println!("{:?}", monitor.stats());
+/// let task = tokio::spawn(async move { importer.run().await });
+/// reader.recv_async().await?;
+/// reader.recv_async().await?;
+/// inbox.close();
+/// task.await??;
+/// assert_eq!(monitor.stats().imported, 2);
+/// # Ok(())
 /// # }
 /// ```
 #[derive(Clone)]
@@ -92,16 +114,18 @@ impl fmt::Debug for ImportMonitor {
     }
 }
 
-/// The UUIDs most recently pushed, to recognise redeliveries.
+/// The publish ids most recently pushed, to recognise redeliveries: the
+/// same rule as the exporter's `Nats-Msg-Id`, so two copies of one item
+/// exported from two queues are two items here too.
 struct Recent {
-    set: HashSet<Uuid>,
-    order: VecDeque<Uuid>,
+    set: HashSet<String>,
+    order: VecDeque<String>,
     cap: usize,
 }
 
 impl Recent {
-    fn insert(&mut self, id: Uuid) {
-        if self.cap > 0 && self.set.insert(id) {
+    fn insert(&mut self, id: String) {
+        if self.cap > 0 && self.set.insert(id.clone()) {
             self.order.push_back(id);
             if self.order.len() > self.cap
                 && let Some(old) = self.order.pop_front()
@@ -120,25 +144,48 @@ impl Recent {
 /// full (`Overflow::Reject`) is tried again after a wait, with the payload
 /// the error handed back, while the message stays unacked (its ack
 /// deadline is extended with `+WPI` about every second). A redelivered
-/// message whose UUID this importer pushed already (its ack was lost) is
-/// acked and not pushed twice. When the queue is closed, [`Importer::run`]
+/// message whose publish id ([`crate::headers::publish_id`]: the item's
+/// UUID, history length, sequence number and source queue, what the
+/// exporter sent as `Nats-Msg-Id`) this importer pushed already (its ack
+/// was lost) is acked and not pushed twice; copies of one item exported
+/// from different queues have different publish ids and are all pushed. When the queue is closed, [`Importer::run`]
 /// naks the messages it holds (JetStream redelivers them) and returns.
 ///
 /// # Examples
 ///
-/// ```no_run
+/// A blocking `reader.recv()` here would stop the (single-threaded)
+/// runtime that runs the importer: await the reader instead
+/// (`recv_async`, the `async` feature of chunkq), or read on another
+/// thread.
+///
+/// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use chunkq::{Queue, Start};
-/// use chunkq_nats::{Importer, consumer_config, ensure_consumer};
-/// let js = async_nats::jetstream::new(async_nats::connect("127.0.0.1:4222").await?);
+/// # let Some(server) = chunkq_nats::__testing::Server::start_or_skip("importer") else { return Ok(()) };
+/// # let url = server.url();
+/// use chunkq::{Overflow, Queue, Start};
+/// use chunkq_nats::{Exporter, Importer, consumer_config, ensure_consumer, ensure_stream, stream_config};
+/// let js = async_nats::jetstream::new(async_nats::connect(&url).await?);
+/// # let orders: Queue<String> = Queue::new("orders");
+/// # ensure_stream(&js, stream_config("ORDERS", "orders", &orders, Overflow::Reject)).await?;
+/// # let c = orders.subscribe();
+/// # let sent = orders.push("order 1".into()).unwrap();
+/// # orders.close();
+/// # Exporter::new(js.clone(), "orders", c).run().await?;
+/// // A stream ORDERS that an exporter writes into.
 /// let stream = js.get_stream("ORDERS").await?;
-/// let pull = ensure_consumer(&stream, consumer_config("billing", Start::Oldest)).await?;
+/// let pull = ensure_consumer(&stream, consumer_config("billing", Start::Oldest)?).await?;
 /// let q: Queue<String> = Queue::new("billing");
 /// let reader = q.subscribe();
-/// let importer = tokio::spawn(async move { Importer::new(pull, q).run().await });
-/// let d = reader.recv()?; // the item, with its original UUID and history
+/// let importer = {
+///     let q = q.clone();
+///     tokio::spawn(async move { Importer::new(pull, q).run().await })
+/// };
+/// let d = reader.recv_async().await?; // the item, with its original UUID and history
 /// println!("{} {:?}", d.id(), d.events());
+/// # assert_eq!(d.id(), sent);
+/// q.close(); // stops the importer
+/// importer.await??;
 /// # Ok(())
 /// # }
 /// ```
@@ -160,7 +207,7 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 impl<T: Send + Sync + 'static> Importer<T, Json> {
     /// An importer from `consumer` into `queue`, with the [`Json`] codec,
     /// pulls of up to 64 messages, 500 ms waits on an empty stream, and
-    /// the 65,536 most recent UUIDs remembered.
+    /// the 65,536 most recent publish ids remembered.
     pub fn new(consumer: PullConsumer, queue: Queue<T>) -> Self {
         Importer {
             consumer,
@@ -185,7 +232,7 @@ impl<T: Send + Sync + 'static, C: Codec<T>> Importer<T, C> {
     ///
     /// # Examples
     ///
-    /// ```no_run
+    /// ```
     /// # fn f(c: async_nats::jetstream::consumer::PullConsumer, q: chunkq::Queue<Vec<u8>>) {
     /// let importer = chunkq_nats::Importer::new(c, q).codec(chunkq_nats::Raw);
     /// # }
@@ -208,7 +255,7 @@ impl<T: Send + Sync + 'static, C: Codec<T>> Importer<T, C> {
     ///
     /// # Examples
     ///
-    /// ```no_run
+    /// ```
     /// # fn f(c: async_nats::jetstream::consumer::PullConsumer, q: chunkq::Queue<u8>) {
     /// let importer = chunkq_nats::Importer::new(c, q).batch(8);
     /// # }
@@ -223,7 +270,7 @@ impl<T: Send + Sync + 'static, C: Codec<T>> Importer<T, C> {
     ///
     /// # Examples
     ///
-    /// ```no_run
+    /// ```
     /// # fn f(c: async_nats::jetstream::consumer::PullConsumer, q: chunkq::Queue<u8>) {
     /// let importer = chunkq_nats::Importer::new(c, q).wait(std::time::Duration::from_millis(100));
     /// # }
@@ -239,7 +286,7 @@ impl<T: Send + Sync + 'static, C: Codec<T>> Importer<T, C> {
     ///
     /// # Examples
     ///
-    /// ```no_run
+    /// ```
     /// # fn f(c: async_nats::jetstream::consumer::PullConsumer, q: chunkq::Queue<u8>) {
     /// let b = chunkq_nats::Backoff { max_attempts: Some(10), ..Default::default() };
     /// let importer = chunkq_nats::Importer::new(c, q).backoff(b);
@@ -255,7 +302,7 @@ impl<T: Send + Sync + 'static, C: Codec<T>> Importer<T, C> {
     ///
     /// # Examples
     ///
-    /// ```no_run
+    /// ```
     /// # fn f(c: async_nats::jetstream::consumer::PullConsumer, q: chunkq::Queue<u8>) {
     /// let importer = chunkq_nats::Importer::new(c, q).full_wait(std::time::Duration::from_millis(5));
     /// # }
@@ -265,13 +312,13 @@ impl<T: Send + Sync + 'static, C: Codec<T>> Importer<T, C> {
         self
     }
 
-    /// How many recently pushed UUIDs to remember to recognise
+    /// How many recently pushed publish ids to remember to recognise
     /// redeliveries (default 65,536; 0 turns the check off). Keep it above
     /// the number of messages that may be unacked at once.
     ///
     /// # Examples
     ///
-    /// ```no_run
+    /// ```
     /// # fn f(c: async_nats::jetstream::consumer::PullConsumer, q: chunkq::Queue<u8>) {
     /// let importer = chunkq_nats::Importer::new(c, q).dedup_capacity(1 << 20);
     /// # }
@@ -372,7 +419,8 @@ impl<T: Send + Sync + 'static, C: Codec<T>> Importer<T, C> {
             Ok(meta) => meta,
             Err(_) => return Ok(self.malformed(&msg).await),
         };
-        if self.recent.set.contains(&meta.id) {
+        let key = meta.publish_id();
+        if self.recent.set.contains(&key) {
             self.counters.duplicates.fetch_add(1, Relaxed);
             self.ack(&msg).await;
             return Ok(true);
@@ -381,7 +429,6 @@ impl<T: Send + Sync + 'static, C: Codec<T>> Importer<T, C> {
             Ok(p) => p,
             Err(_) => return Ok(self.malformed(&msg).await),
         };
-        let id = meta.id;
         let mut envelope = meta.with_payload(payload);
         let mut attempt = 0;
         let mut refused_while_empty = 0;
@@ -405,6 +452,10 @@ impl<T: Send + Sync + 'static, C: Codec<T>> Importer<T, C> {
                         };
                     }
                     self.counters.full_waits.fetch_add(1, Relaxed);
+                    // A backoff, not an await on the queue's room: chunkq's
+                    // `push_async` waits for room, but for a bare payload
+                    // only; an envelope (UUID, creation time, history) has
+                    // no async push yet.
                     attempt += 1;
                     let pause = Backoff {
                         initial: Duration::from_millis(1),
@@ -429,7 +480,7 @@ impl<T: Send + Sync + 'static, C: Codec<T>> Importer<T, C> {
                 }
             }
         }
-        self.recent.insert(id);
+        self.recent.insert(key);
         self.counters.imported.fetch_add(1, Relaxed);
         self.ack(&msg).await;
         Ok(true)

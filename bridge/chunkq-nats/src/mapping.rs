@@ -5,6 +5,9 @@ use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer};
 use async_nats::jetstream::stream::{self, DiscardPolicy, StorageType};
 use async_nats::jetstream::{Context, context, stream::ConsumerError};
 use chunkq::{Overflow, Queue, Start};
+use futures_util::StreamExt;
+use std::error::Error;
+use std::fmt;
 use std::time::Duration;
 
 /// The duplicate window JetStream keeps `Nats-Msg-Id`s for, unless the
@@ -108,14 +111,19 @@ pub fn stream_name(queue_name: &str) -> String {
 ///
 /// # Examples
 ///
-/// ```no_run
+/// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let Some(server) = chunkq_nats::__testing::Server::start_or_skip("ensure_stream") else { return Ok(()) };
+/// # let url = server.url();
 /// use chunkq::{Overflow, Queue};
 /// let q: Queue<String> = Queue::new("orders");
-/// let js = async_nats::jetstream::new(async_nats::connect("127.0.0.1:4222").await?);
+/// let js = async_nats::jetstream::new(async_nats::connect(&url).await?);
 /// let cfg = chunkq_nats::stream_config("ORDERS", "orders", &q, Overflow::Reject);
-/// let stream = chunkq_nats::ensure_stream(&js, cfg).await?;
+/// let mut stream = chunkq_nats::ensure_stream(&js, cfg.clone()).await?;
+/// assert_eq!(stream.info().await?.config.max_bytes, cfg.max_bytes);
+/// // A second call finds the same stream.
+/// chunkq_nats::ensure_stream(&js, cfg).await?;
 /// # Ok(())
 /// # }
 /// ```
@@ -136,46 +144,222 @@ pub async fn ensure_stream(
 /// | a consumer group | a durable pull consumer named `durable` |
 /// | `Start::Oldest` | `deliver_policy: all` |
 /// | `Start::Latest` | `deliver_policy: new` |
-/// | `Start::Seq(n)` | `deliver_policy: by_start_sequence`, `opt_start_seq: n` (the stream's own sequence numbers, from 1; 0 is taken as 1) |
+/// | `Start::Seq(n)` | refused ([`StartError::SeqNeedsStream`]): `n` numbers the items of a chunkq queue, from 0, while the stream numbers all its messages, of every subject, from 1; [`consumer_config_in`] maps it through the `Chunkq-Seq` headers |
 /// | `Start::Since(t)` | `deliver_policy: by_start_time`, `opt_start_time: t` (`all` if `t` is out of the server's range) |
 /// | delivered once per group | `ack_policy: explicit`, `ack_wait` 30 s, then redelivered |
+///
+/// # Errors
+/// [`StartError::SeqNeedsStream`] for `Start::Seq(n)`, which only the
+/// stream's contents can map.
 ///
 /// # Examples
 ///
 /// ```
 /// use async_nats::jetstream::consumer::DeliverPolicy;
 /// use chunkq::Start;
-/// let c = chunkq_nats::consumer_config("billing", Start::Latest);
+/// use chunkq_nats::StartError;
+/// let c = chunkq_nats::consumer_config("billing", Start::Latest).unwrap();
 /// assert_eq!(c.durable_name.as_deref(), Some("billing"));
 /// assert_eq!(c.deliver_policy, DeliverPolicy::New);
-/// let c = chunkq_nats::consumer_config("billing", Start::Seq(42));
-/// assert_eq!(c.deliver_policy, DeliverPolicy::ByStartSequence { start_sequence: 42 });
 /// let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
-/// let c = chunkq_nats::consumer_config("billing", Start::Since(t));
+/// let c = chunkq_nats::consumer_config("billing", Start::Since(t)).unwrap();
 /// assert!(matches!(c.deliver_policy, DeliverPolicy::ByStartTime { .. }));
+/// let e = chunkq_nats::consumer_config("billing", Start::Seq(42)).unwrap_err();
+/// assert!(matches!(e, StartError::SeqNeedsStream(42)));
+/// assert!(e.to_string().contains("consumer_config_in"));
 /// ```
-pub fn consumer_config(durable: &str, start: Start) -> pull::Config {
-    pull::Config {
+pub fn consumer_config(durable: &str, start: Start) -> Result<pull::Config, StartError> {
+    let deliver_policy = match start {
+        Start::Oldest => DeliverPolicy::All,
+        Start::Latest => DeliverPolicy::New,
+        Start::Seq(n) => return Err(StartError::SeqNeedsStream(n)),
+        Start::Since(t) => {
+            let nanos = match t.duration_since(std::time::UNIX_EPOCH) {
+                Ok(d) => i128::try_from(d.as_nanos()).unwrap_or(i128::MAX),
+                Err(e) => -i128::try_from(e.duration().as_nanos()).unwrap_or(i128::MAX),
+            };
+            async_nats::datetime::from_nanos(nanos).map_or(DeliverPolicy::All, |start_time| {
+                DeliverPolicy::ByStartTime { start_time }
+            })
+        }
+    };
+    Ok(pull::Config {
         durable_name: Some(durable.to_string()),
-        deliver_policy: match start {
-            Start::Oldest => DeliverPolicy::All,
-            Start::Latest => DeliverPolicy::New,
-            Start::Seq(n) => DeliverPolicy::ByStartSequence {
-                start_sequence: n.max(1),
-            },
-            Start::Since(t) => {
-                let nanos = match t.duration_since(std::time::UNIX_EPOCH) {
-                    Ok(d) => i128::try_from(d.as_nanos()).unwrap_or(i128::MAX),
-                    Err(e) => -i128::try_from(e.duration().as_nanos()).unwrap_or(i128::MAX),
-                };
-                async_nats::datetime::from_nanos(nanos).map_or(DeliverPolicy::All, |start_time| {
-                    DeliverPolicy::ByStartTime { start_time }
-                })
-            }
-        },
+        deliver_policy,
         ack_policy: AckPolicy::Explicit,
         ack_wait: ACK_WAIT,
         ..Default::default()
+    })
+}
+
+/// [`consumer_config`] for the messages of `subject` in `stream`, with
+/// every [`Start`] mapped, `Start::Seq(n)` included: the consumer starts
+/// at the first message of `subject` whose `Chunkq-Seq` header (the
+/// item's sequence number in the queue it was exported from) is `n` or
+/// more (`deliver_policy: by_start_sequence` at that message's stream
+/// sequence), or, when there is none yet, at the next message stored.
+/// Every message of `subject` whose `Chunkq-Seq` is at least `n` is then
+/// delivered (a retried publish can land after later ones, so a few below
+/// `n` may come along); messages without the header are skipped over.
+///
+/// `subject` must be one queue's export (its sequence numbers are the ones
+/// `n` counts in); it becomes the consumer's `filter_subject`. The search
+/// reads the headers of the subject's messages up to that one (a
+/// temporary consumer, headers only), once per call; an existing durable
+/// keeps its own position whatever this returns.
+///
+/// # Errors
+/// [`StartError::Scan`] when reading the stream failed.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let Some(server) = chunkq_nats::__testing::Server::start_or_skip("consumer_config_in") else { return Ok(()) };
+/// # let url = server.url();
+/// use async_nats::jetstream::consumer::DeliverPolicy;
+/// use chunkq::{Overflow, Queue, Start};
+/// use chunkq_nats::*;
+///
+/// let js = async_nats::jetstream::new(async_nats::connect(&url).await?);
+/// let q: Queue<u32> = Queue::new("ticks");
+/// let stream = ensure_stream(&js, stream_config("TICKS", "ticks.>", &q, Overflow::Reject)).await?;
+/// // Something else on the stream first: stream sequences 1 and 2.
+/// js.publish("ticks.other", "x".into()).await?.await?;
+/// js.publish("ticks.other", "y".into()).await?.await?;
+/// let c = q.subscribe();
+/// q.push_batch(0..10).unwrap(); // sequence numbers 0..=9 in `ticks`
+/// q.close();
+/// Exporter::new(js.clone(), "ticks.q", c).run().await?;
+///
+/// let cfg = consumer_config_in(&stream, "ticks.q", "from-7", Start::Seq(7)).await?;
+/// // Item 7 of the queue is the stream's message 10.
+/// assert_eq!(cfg.deliver_policy, DeliverPolicy::ByStartSequence { start_sequence: 10 });
+/// assert_eq!(cfg.filter_subject, "ticks.q");
+/// # Ok(())
+/// # }
+/// ```
+pub async fn consumer_config_in(
+    stream: &stream::Stream,
+    subject: &str,
+    durable: &str,
+    start: Start,
+) -> Result<pull::Config, StartError> {
+    let mut config = match start {
+        Start::Seq(n) => {
+            let start_sequence = start_sequence(stream, subject, n).await?;
+            let mut c = consumer_config(durable, Start::Oldest)?;
+            c.deliver_policy = DeliverPolicy::ByStartSequence { start_sequence };
+            c
+        }
+        other => consumer_config(durable, other)?,
+    };
+    config.filter_subject = subject.to_string();
+    Ok(config)
+}
+
+/// The stream sequence of the first message of `subject` whose
+/// `Chunkq-Seq` is at least `n`, or the one after the last stored.
+async fn start_sequence(stream: &stream::Stream, subject: &str, n: u64) -> Result<u64, StartError> {
+    let last_before = stream
+        .get_info()
+        .await
+        .map_err(|e| StartError::Scan(e.into()))?
+        .state
+        .last_sequence;
+    let scanner = stream
+        .create_consumer(pull::Config {
+            filter_subject: subject.to_string(),
+            headers_only: true,
+            ack_policy: AckPolicy::None,
+            deliver_policy: DeliverPolicy::All,
+            inactive_threshold: Duration::from_secs(60),
+            memory_storage: true,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| StartError::Scan(e.into()))?;
+    let found = first_at_or_after(&scanner, n).await;
+    // Gone after `inactive_threshold` anyway; deleting it is tidier.
+    let _ = stream.delete_consumer(&scanner.cached_info().name).await;
+    let (found, last_seen) = found.map_err(StartError::Scan)?;
+    Ok(found.unwrap_or(last_before.max(last_seen) + 1))
+}
+
+/// Reads `scanner` (headers only, no acks) until a message whose
+/// `Chunkq-Seq` is at least `n`: its stream sequence (if any), and the
+/// stream sequence of the last message read.
+async fn first_at_or_after(
+    scanner: &PullConsumer,
+    n: u64,
+) -> Result<(Option<u64>, u64), async_nats::Error> {
+    let mut last_seen = 0;
+    loop {
+        // No wait: what is stored now, then the end of the batch.
+        let mut batch = scanner.fetch().max_messages(1024).messages().await?;
+        let mut got = 0;
+        while let Some(m) = batch.next().await {
+            let m = match m {
+                Ok(m) => m,
+                Err(e) if got == 0 => return Err(e),
+                Err(_) => break,
+            };
+            got += 1;
+            last_seen = m.info()?.stream_sequence;
+            let seq = m
+                .headers
+                .as_ref()
+                .and_then(|h| h.get(crate::headers::SEQ))
+                .and_then(|v| v.as_str().trim().parse::<u64>().ok());
+            if seq.is_some_and(|s| s >= n) {
+                return Ok((Some(last_seen), last_seen));
+            }
+        }
+        if got == 0 {
+            return Ok((None, last_seen));
+        }
+    }
+}
+
+/// A [`Start`] that cannot be turned into a consumer configuration.
+///
+/// # Examples
+///
+/// ```
+/// let e = chunkq_nats::StartError::SeqNeedsStream(5);
+/// assert!(e.to_string().starts_with("Start::Seq(5)"));
+/// ```
+#[derive(Debug)]
+pub enum StartError {
+    /// `Start::Seq(n)` given to [`consumer_config`]: `n` is a sequence
+    /// number in a chunkq queue, which the stream does not number (use
+    /// [`consumer_config_in`]).
+    SeqNeedsStream(u64),
+    /// Reading the stream's messages to map `Start::Seq` failed.
+    Scan(async_nats::Error),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::SeqNeedsStream(n) => write!(
+                f,
+                "Start::Seq({n}) is a sequence number in a chunkq queue (from 0), not a stream \
+                 sequence (from 1, over every subject): map it through the stream's Chunkq-Seq \
+                 headers with consumer_config_in"
+            ),
+            StartError::Scan(e) => write!(f, "reading the stream to map Start::Seq failed: {e}"),
+        }
+    }
+}
+
+impl Error for StartError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            StartError::SeqNeedsStream(_) => None,
+            StartError::Scan(e) => Some(&**e),
+        }
     }
 }
 
@@ -188,13 +372,18 @@ pub fn consumer_config(durable: &str, start: Start) -> pull::Config {
 ///
 /// # Examples
 ///
-/// ```no_run
+/// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use chunkq::Start;
-/// let js = async_nats::jetstream::new(async_nats::connect("127.0.0.1:4222").await?);
-/// let stream = js.get_stream("ORDERS").await?;
-/// let c = chunkq_nats::ensure_consumer(&stream, chunkq_nats::consumer_config("billing", Start::Oldest)).await?;
+/// # let Some(server) = chunkq_nats::__testing::Server::start_or_skip("ensure_consumer") else { return Ok(()) };
+/// # let url = server.url();
+/// use chunkq::{Overflow, Queue, Start};
+/// use chunkq_nats::{consumer_config, ensure_consumer, ensure_stream, stream_config};
+/// let js = async_nats::jetstream::new(async_nats::connect(&url).await?);
+/// let q: Queue<String> = Queue::new("orders");
+/// let stream = ensure_stream(&js, stream_config("ORDERS", "orders", &q, Overflow::Reject)).await?;
+/// let mut c = ensure_consumer(&stream, consumer_config("billing", Start::Oldest)?).await?;
+/// assert_eq!(c.info().await?.name, "billing");
 /// # Ok(())
 /// # }
 /// ```

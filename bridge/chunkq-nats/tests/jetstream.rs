@@ -1,16 +1,20 @@
 //! The bridge against a real nats-server (tests/support): a round trip
 //! through another process, server restarts in the middle of an export and
-//! an import, backpressure from a small chunkq budget, and malformed
-//! messages. Each test starts its own server on its own port.
+//! an import and while the exporter awaits its consumer, fan-out copies of
+//! one item exported into one stream, `Start::Seq` mapped through the
+//! headers, backpressure from a small chunkq budget, malformed messages,
+//! and the examples. Each test starts its own server on its own port.
 
 mod support;
 
 use async_nats::jetstream::{self, Context, consumer::PullConsumer, stream::Stream};
 use chunkq::{Delivery, EventKind, Overflow, Queue, Start, Uuid};
 use chunkq_nats::{
-    ExportStats, Exporter, Importer, consumer_config, ensure_consumer, ensure_stream, stream_config,
+    Codec, ExportStats, Exporter, Importer, Json, consumer_config, consumer_config_in,
+    ensure_consumer, ensure_stream, headers, stream_config,
 };
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 use support::{Server, wait_for};
@@ -41,7 +45,7 @@ async fn setup<T: Send + Sync + 'static>(
 }
 
 async fn pull(stream: &Stream, durable: &str, ack_wait: Duration) -> PullConsumer {
-    let mut cfg = consumer_config(durable, Start::Oldest);
+    let mut cfg = consumer_config(durable, Start::Oldest).unwrap();
     cfg.ack_wait = ack_wait;
     ensure_consumer(stream, cfg).await.expect("consumer")
 }
@@ -58,6 +62,51 @@ async fn export_all(
         .run()
         .await
         .expect("export")
+}
+
+/// An example's binary (`cargo test` builds the examples).
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name);
+    assert!(
+        bin.exists(),
+        "{} not built (cargo test builds the examples)",
+        bin.display()
+    );
+    bin
+}
+
+/// Waits until the durable consumer has nothing pending or unacked.
+async fn settled(stream: &Stream, durable: &str) {
+    let c = stream
+        .get_consumer::<jetstream::consumer::pull::Config>(durable)
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    loop {
+        if let Ok(ci) = c.get_info().await
+            && ci.num_pending == 0
+            && ci.num_ack_pending == 0
+        {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "acks never settled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The next delivery, awaited; panics (instead of hanging) after LIMIT.
+async fn next<T: Send + Sync + 'static>(c: &chunkq::Consumer<T>) -> Delivery<T> {
+    tokio::time::timeout(LIMIT, c.recv_async())
+        .await
+        .expect("timed out waiting for a delivery")
+        .expect("queue closed")
 }
 
 fn nanos(t: std::time::SystemTime) -> i128 {
@@ -89,19 +138,7 @@ async fn round_trip_through_another_process_keeps_envelopes_exactly_once_in_orde
     assert_eq!((stats.missed_expired, stats.missed_evicted), (0, 0));
 
     // The import runs in another process: examples/import_stage.rs.
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join("import_stage");
-    assert!(
-        bin.exists(),
-        "{} not built (cargo test builds the examples)",
-        bin.display()
-    );
+    let bin = example("import_stage");
     let url = server.url();
     let out = tokio::task::spawn_blocking(move || {
         Command::new(bin)
@@ -481,4 +518,266 @@ async fn an_item_larger_than_the_whole_budget_is_handed_back_not_acked() {
     let ci = c.get_info().await.unwrap();
     assert_eq!(ci.ack_floor.stream_sequence, 0);
     assert_eq!(ci.num_pending + ci.num_ack_pending as u64, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fan_out_copies_forwarded_into_two_queues_are_all_stored_and_imported() {
+    let Some(server) = Server::start_or_skip("fan_out") else {
+        return;
+    };
+    let js = connect(&server).await;
+    // 200 items, each forwarded into `left` and `right`: the same UUID
+    // twice, the same sequence numbers 0..200 in both queues.
+    const N: usize = 200;
+    let src: Queue<String> = Queue::new("src");
+    let fan = src.subscribe();
+    let ids: Vec<Uuid> = (0..N)
+        .map(|i| src.push(format!("item {i}")).unwrap())
+        .collect();
+    let left: Queue<String> = Queue::new("left");
+    let right: Queue<String> = Queue::new("right");
+    let (to_nats_l, to_nats_r, audit) = (left.subscribe(), right.subscribe(), left.subscribe());
+    for d in fan.try_iter() {
+        left.forward(&d).unwrap();
+        right.forward(&d).unwrap();
+    }
+    let stream = setup(&js, "FO", &left, Overflow::Reject).await;
+    pull(&stream, "fo", Duration::from_secs(30)).await;
+
+    // Both exported into one stream, on one subject, at the same time.
+    left.close();
+    right.close();
+    let mut l = Exporter::new(js.clone(), "FO", to_nats_l);
+    let mut r = Exporter::new(js.clone(), "FO", to_nats_r);
+    let (l, r) = tokio::join!(l.run(), r.run());
+    let (l, r) = (l.expect("export left"), r.expect("export right"));
+    assert_eq!((l.exported, l.duplicates), (N as u64, 0));
+    assert_eq!((r.exported, r.duplicates), (N as u64, 0));
+    let stored = stream.get_info().await.unwrap().state.messages;
+    assert_eq!(stored, 2 * N as u64, "JetStream dropped fanned-out copies");
+
+    // A retry of one of those publishes (the same headers) is still a
+    // duplicate: the id names the publish.
+    let d = audit.try_recv().unwrap();
+    let ack = js
+        .publish_with_headers("FO", headers::encode(&d), Json.encode(d.payload()).unwrap())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert!(ack.duplicate, "a retried publish was stored twice");
+    assert_eq!(
+        stream.get_info().await.unwrap().state.messages,
+        2 * N as u64
+    );
+
+    // All 2N imported: the importer tells the copies apart the same way.
+    let consumer = pull(&stream, "fo", Duration::from_secs(30)).await;
+    let dst: Queue<String> = Queue::new("dst");
+    let reader = dst.subscribe();
+    let mut importer = Importer::new(consumer, dst.clone()).wait(Duration::from_millis(100));
+    let import = tokio::spawn(async move { importer.run().await });
+    let mut via: HashMap<Uuid, Vec<String>> = HashMap::new();
+    for _ in 0..2 * N {
+        let d = next(&reader).await;
+        let events = d.events();
+        assert_eq!(events.len(), 5, "{events:?}");
+        via.entry(d.id())
+            .or_default()
+            .push(events[2].queue().to_string());
+    }
+    settled(&stream, "fo").await;
+    dst.close();
+    let stats = import.await.unwrap().expect("import");
+    assert_eq!((stats.imported, stats.duplicates), (2 * N as u64, 0));
+    assert_eq!(reader.try_iter().count(), 0, "an item arrived twice");
+    assert_eq!(via.len(), N);
+    for id in &ids {
+        let mut queues = via[id].clone();
+        queues.sort();
+        assert_eq!(queues, ["left", "right"], "{id}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restart_while_the_exporter_awaits_its_consumer_loses_nothing() {
+    let Some(mut server) = Server::start_or_skip("restart_idle") else {
+        return;
+    };
+    let js = connect(&server).await;
+    let q: Queue<String> = Queue::new("idle");
+    let stream = setup(&js, "IW", &q, Overflow::Reject).await;
+    let mut exporter = Exporter::new(js.clone(), "IW", q.subscribe());
+    let exp = exporter.monitor();
+    let export = tokio::spawn(async move { exporter.run().await });
+
+    let mut ids = Vec::new();
+    let push = |q: &Queue<String>, ids: &mut Vec<Uuid>, from: usize| {
+        for i in from..from + 10 {
+            ids.push(q.push(format!("item {i}")).unwrap());
+        }
+    };
+    push(&q, &mut ids, 0);
+    wait_for("the first ten exported", LIMIT, || {
+        exp.stats().exported == 10
+    })
+    .await;
+    // Nothing in flight, nothing to read: the exporter awaits its consumer.
+    server.kill();
+    // Pushed while the server is away: the awaiting exporter wakes up and
+    // its publishes fail or time out (the server is down for longer than
+    // the 2 s ack timeout), then are retried.
+    push(&q, &mut ids, 10);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    server.start_again();
+    wait_for("twenty exported", LIMIT, || exp.stats().exported == 20).await;
+    // Idle again, on the new connection: woken by the next pushes.
+    push(&q, &mut ids, 20);
+    q.close();
+    let stats = tokio::time::timeout(LIMIT, export)
+        .await
+        .expect("the exporter never finished")
+        .unwrap()
+        .expect("export");
+    println!(
+        "idle restart test: exported {} (retries {}, duplicates {})",
+        stats.exported, stats.retries, stats.duplicates
+    );
+    assert_eq!(stats.exported, 30);
+    let stored = stream.get_info().await.unwrap().state.messages;
+    assert_eq!(stored, 30, "an item was lost or stored twice");
+    // Stored in the stream: the pushed UUIDs, each once.
+    let mut got = HashSet::new();
+    for seq in 1..=stored {
+        let m = stream.get_raw_message(seq).await.unwrap();
+        let meta = headers::decode(Some(&m.headers)).unwrap();
+        assert!(got.insert(meta.id));
+    }
+    assert_eq!(got, ids.iter().copied().collect::<HashSet<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_seq_round_trips_through_the_chunkq_seq_headers() {
+    let Some(server) = Server::start_or_skip("start_seq") else {
+        return;
+    };
+    let js = connect(&server).await;
+    // Payload = sequence number in `seq`. The exporter's consumer starts
+    // at 10: items 0..10 are never exported.
+    let q: Queue<u64> = Queue::new("seq");
+    q.push_batch(0..10).unwrap();
+    let to_nats = q.subscribe_from(Start::Latest);
+    assert_eq!(to_nats.start_seq(), 10);
+    let stream = ensure_stream(&js, stream_config("SQ", "sq.>", &q, Overflow::Reject))
+        .await
+        .unwrap();
+    // Another subject in the same stream, before and between the items:
+    // the stream's sequence numbers are not the queue's.
+    let noise = |i: u64| {
+        let js = js.clone();
+        async move {
+            js.publish("sq.noise", i.to_string().into())
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+        }
+    };
+    for i in 0..7 {
+        noise(i).await;
+    }
+    let mut exporter = Exporter::new(js.clone(), "sq.q", to_nats).max_in_flight(1);
+    let exp = exporter.monitor();
+    let export = tokio::spawn(async move { exporter.run().await });
+    let mut ids: HashMap<u64, Uuid> = HashMap::new();
+    for i in 10..60 {
+        ids.insert(i, q.push(i).unwrap());
+        if i % 5 == 0 {
+            wait_for("the export", LIMIT, || exp.stats().exported == i - 9).await;
+            noise(i).await;
+        }
+    }
+    wait_for("all fifty exported", LIMIT, || exp.stats().exported == 50).await;
+
+    // Where each start lands, then what a consumer there imports.
+    let mut waiting = Vec::new();
+    for n in [0u64, 10, 11, 37, 59, 60, 1000] {
+        let durable = format!("from-{n}");
+        let cfg = consumer_config_in(&stream, "sq.q", &durable, Start::Seq(n))
+            .await
+            .expect("Start::Seq mapped");
+        assert_eq!(cfg.filter_subject, "sq.q");
+        let consumer = ensure_consumer(&stream, cfg).await.unwrap();
+        let dst: Queue<u64> = Queue::new(&durable);
+        let reader = dst.subscribe();
+        let mut importer = Importer::new(consumer, dst.clone()).wait(Duration::from_millis(50));
+        let import = tokio::spawn(async move { importer.run().await });
+        let first = n.max(10);
+        for want in first..60 {
+            let d = next(&reader).await;
+            assert_eq!((n, *d.payload()), (n, want));
+            assert_eq!(d.id(), ids[&want]);
+        }
+        waiting.push((n, dst, reader, import));
+    }
+    // Item 60, exported after the consumers were made, reaches every one
+    // of them, the ones that started past the end included.
+    let id60 = q.push(60).unwrap();
+    q.close();
+    assert_eq!(export.await.unwrap().expect("export").exported, 51);
+    for (n, dst, reader, import) in waiting {
+        let d = next(&reader).await;
+        assert_eq!((n, *d.payload(), d.id()), (n, 60, id60));
+        settled(&stream, &format!("from-{n}")).await;
+        dst.close();
+        let stats = import.await.unwrap().expect("import");
+        assert_eq!(reader.try_iter().count(), 0, "from {n}: more than asked");
+        assert_eq!(stats.imported, 61 - n.clamp(10, 60), "from {n}");
+    }
+}
+
+/// Every example in examples/ runs against a server: the two stages of a
+/// pipeline one after the other, and the throughput loops on a few
+/// hundred items.
+#[test]
+fn the_examples_run_against_a_server() {
+    let Some(server) = Server::start_or_skip("examples") else {
+        return;
+    };
+    let url = server.url();
+    let run = |name: &str, args: &[&str]| {
+        let out = Command::new(example(name))
+            .arg(&url)
+            .args(args)
+            .output()
+            .expect("run the example");
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            out.status.success(),
+            "{name} failed: {}\n{stdout}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    let produced = run("producer_stage", &["10"]);
+    assert_eq!(produced.matches("pushed order").count(), 10, "{produced}");
+    assert!(produced.contains("exported 10 "), "{produced}");
+    let consumed = run("consumer_stage", &["10"]);
+    let trail = "[Enqueued@orders → Dequeued@orders → Enqueued@billing]";
+    assert_eq!(consumed.matches(trail).count(), 10, "{consumed}");
+    assert!(consumed.contains("read 10;"), "{consumed}");
+    let rates = run("throughput", &["300"]);
+    for what in [
+        "plain publish",
+        "plain + msg-id",
+        "plain pull",
+        "chunkq export",
+        "chunkq import",
+    ] {
+        assert!(
+            rates.contains(&format!("{what:<14}      300 items")),
+            "{rates}"
+        );
+    }
 }
