@@ -1058,6 +1058,7 @@ impl<T: Send + Sync + 'static, S> Builder<T, S> {
     /// # }
     /// ```
     #[cfg(feature = "get-size2")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "get-size2")))]
     pub fn get_size2(self) -> Builder<T, FnSizer<T>>
     where
         T: get_size2::GetSize,
