@@ -58,16 +58,17 @@ use uuid::Uuid;
 /// assert_eq!(total, 5050); // each item went to exactly one clone
 /// ```
 pub struct Consumer<T: Send + Sync + 'static> {
+    /// This handle's counted reference to the chunk it last read from, so
+    /// that `try_recv` within that chunk pins no epoch guard (its own:
+    /// clones start without one; see `lease.rs`). Declared first, so it is
+    /// released before the queue's state (which may go with this handle).
+    lease: Lease<T>,
     /// The queue.
     shared: Arc<Engine<T>>,
     /// The cursor and counters this handle shares with its clones.
     group: Arc<Group<T>>,
     /// How this handle's blocking receives wait (its own: clones copy it).
     wait: Wait,
-    /// This handle's counted reference to the chunk it last read from, so
-    /// that `try_recv` within that chunk pins no epoch guard (its own:
-    /// clones start without one; see `lease.rs`).
-    lease: Lease<T>,
 }
 
 /// How a consumer's blocking receives (`recv`, `recv_timeout`,
