@@ -28,10 +28,7 @@ const EXAMPLES: &[(&str, Option<&str>)] = &[
 
 /// Whether the feature `f` is enabled in this build.
 fn enabled(f: &str) -> bool {
-    match f {
-        "async" => cfg!(feature = "async"),
-        _ => false,
-    }
+    f == "async" && cfg!(feature = "async")
 }
 
 /// The built example `name`, if it was built.
