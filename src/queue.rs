@@ -981,8 +981,9 @@ impl<T: Send + Sync + 'static, S> Builder<T, S> {
     /// One housekeeping thread per process (named `chunkq-sweeper`) sweeps
     /// every queue at its own interval. It starts with the first queue that
     /// needs it and exits when the last one is dropped; dropping a queue
-    /// never waits for it. Under `--cfg loom` there is no such thread: loom
-    /// cannot model it, so queues are swept only on demand.
+    /// never waits for it. A sweep may run payload drops (user code), so a
+    /// slow `Drop` delays the other queues' sweeps too. Under `--cfg loom` there is no such thread: loom cannot
+    /// model it, so queues are swept only on demand.
     ///
     /// # Examples
     ///
