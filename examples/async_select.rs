@@ -12,11 +12,17 @@
 //! dropped, and no item is lost with them. chunkq brings no runtime: tokio
 //! here is the example's choice.
 
+mod cli;
+
 use chunkq::Queue;
 use std::time::Duration;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
+    cli::Args::none(
+        "async_select",
+        "usage: async_select\na task waiting on two consumers and a timer (feature `async`); takes no arguments",
+    );
     let orders: Queue<String> = Queue::new("orders");
     let alerts: Queue<String> = Queue::builder("alerts")
         .memory_limit(4096) // a few items: `push_async` waits when full

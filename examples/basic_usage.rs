@@ -2,11 +2,17 @@
 //!
 //! Run with `cargo run --release --example basic_usage`.
 
+mod cli;
+
 use chunkq::{Overflow, PushError, Queue, TryRecvError};
 use std::thread;
 use std::time::Duration;
 
 fn main() {
+    cli::Args::none(
+        "basic_usage",
+        "usage: basic_usage\nthe basic calls of chunkq, one after the other; takes no arguments",
+    );
     // A queue with the defaults: 1 MiB budget, Reject on overflow, 10-minute
     // TTL, a sweep every 30 s.
     let q: Queue<String> = Queue::new("greetings");

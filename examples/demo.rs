@@ -5,6 +5,8 @@
 //!
 //! Run with `cargo run --release --example demo` (a second or two).
 
+mod cli;
+
 use chunkq::{Consumer, Overflow, PushError, Queue, Start};
 use std::collections::BTreeMap;
 use std::thread;
@@ -15,6 +17,10 @@ const TTL: Duration = Duration::from_millis(300);
 const SWEEP: Duration = Duration::from_millis(25);
 
 fn main() {
+    cli::Args::none(
+        "demo",
+        "usage: demo\na guided tour of chunkq (producers, consumers, a group, eviction, expiry, notices); takes no arguments",
+    );
     let orders: Queue<String> = Queue::builder("orders")
         .memory_limit(BUDGET)
         .overflow(Overflow::DropOldest)

@@ -58,6 +58,8 @@
 #[allow(dead_code)]
 mod harness;
 
+mod cli;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicIsize, Ordering};
@@ -461,17 +463,6 @@ const USAGE: &str = "usage: growth [--retained 1000,100000,10000000] \
      [--consumers 0,1,10,100,1000] [--evict-items 10000] [--part-ms 200] \
      [--modes group-1x1,broadcast-1x2,push-idle,push-evict] [--out FILE]";
 
-/// A comma-separated list of numbers (`_` allowed).
-fn list<T: std::str::FromStr>(v: &str, what: &str) -> Vec<T> {
-    v.split(',')
-        .map(|s| {
-            s.replace('_', "")
-                .parse()
-                .unwrap_or_else(|_| panic!("{what}: bad number {s:?}"))
-        })
-        .collect()
-}
-
 fn main() {
     let mut retained = vec![1_000u64, 100_000, 10_000_000];
     let mut consumers = vec![0usize, 1, 10, 100, 1000];
@@ -481,24 +472,22 @@ fn main() {
         .map(String::from)
         .to_vec();
     let mut out: Option<String> = None;
-    let mut args = std::env::args().skip(1);
+    let mut args = cli::Args::new("growth", USAGE);
     while let Some(a) = args.next() {
-        let mut val = || args.next().unwrap_or_else(|| panic!("{a} needs a value"));
         match a.as_str() {
-            "--retained" => retained = list(&val(), "--retained"),
-            "--consumers" => consumers = list(&val(), "--consumers"),
-            "--evict-items" => evict_items = val().replace('_', "").parse().expect("--evict-items"),
-            "--part-ms" => part_ms = val().parse().expect("--part-ms"),
-            "--modes" => modes_on = val().split(',').map(String::from).collect(),
-            "--out" => out = Some(val()),
-            _ => panic!("{USAGE}"),
+            "--retained" => retained = args.listed(&a),
+            "--consumers" => consumers = args.listed(&a),
+            "--evict-items" => evict_items = args.parsed(&a),
+            "--part-ms" => part_ms = args.parsed(&a),
+            "--modes" => modes_on = args.value(&a).split(',').map(String::from).collect(),
+            "--out" => out = Some(args.value(&a)),
+            _ => args.fail(format!("unknown argument {a:?}")),
         }
     }
     for m in &modes_on {
-        assert!(
-            ["group-1x1", "broadcast-1x2", "push-idle", "push-evict"].contains(&m.as_str()),
-            "unknown mode {m}; {USAGE}"
-        );
+        if !["group-1x1", "broadcast-1x2", "push-idle", "push-evict"].contains(&m.as_str()) {
+            args.fail(format!("unknown mode {m:?}"));
+        }
     }
     let on = |m: &str| modes_on.iter().any(|x| x == m);
     let mut csv = harness::csv_header(&harness::command_line());

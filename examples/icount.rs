@@ -67,6 +67,8 @@
 //! allocs_per_item=.. frees_per_item=..` (`items` = items pushed in the
 //! measured window).
 
+mod cli;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -307,11 +309,12 @@ fn burst_fn(id: &str) -> Box<dyn FnMut(u64)> {
     }
 }
 
-fn usage() -> ! {
-    eprintln!(
-        "usage: icount <case> [min measured bursts, default {MIN_MEASURED} [min warm-up bursts, default {MIN_WARMUP}]] | icount list"
-    );
-    std::process::exit(2);
+/// The usage line.
+fn usage() -> String {
+    format!(
+        "usage: icount <case> [min measured bursts, default {MIN_MEASURED} [min warm-up bursts, default {MIN_WARMUP}]] | icount list\n\
+         one case per process, under callgrind (benches/icount.sh runs them all); `icount list` prints the cases"
+    )
 }
 
 /// Live heap blocks: blocks allocated minus blocks freed so far.
@@ -327,14 +330,11 @@ fn heap_calls() -> (u64, u64) {
     )
 }
 
-fn arg(n: usize, default: u64, what: &str) -> u64 {
-    std::env::args().nth(n).map_or(default, |s| {
-        s.parse().unwrap_or_else(|_| panic!("{what}: {s}"))
-    })
-}
-
 fn main() {
-    let arg1 = std::env::args().nth(1).unwrap_or_else(|| usage());
+    let mut args = cli::Args::new("icount", &usage());
+    let arg1 = args
+        .next()
+        .unwrap_or_else(|| args.fail("a case is needed (`icount list` prints them)"));
     if arg1 == "list" {
         for (id, case, peer, readers) in CASES {
             println!("{id},{case},{peer},{readers}");
@@ -342,11 +342,18 @@ fn main() {
         return;
     }
     let Some(&(id, case, peer, readers)) = CASES.iter().find(|c| c.0 == arg1) else {
-        eprintln!("icount: unknown case {arg1}");
-        usage();
+        args.fail(format!("unknown case {arg1:?}"));
     };
-    let min_measured = arg(2, MIN_MEASURED, "measured bursts").max(1);
-    let min_warmup = arg(3, MIN_WARMUP, "warm-up bursts");
+    let min_measured = args
+        .next()
+        .map_or(MIN_MEASURED, |s| args.parse("measured bursts", &s))
+        .max(1);
+    let min_warmup = args
+        .next()
+        .map_or(MIN_WARMUP, |s| args.parse("warm-up bursts", &s));
+    if let Some(extra) = args.next() {
+        args.fail(format!("unexpected argument {extra:?}"));
+    }
     let mut burst = burst_fn(id);
     if std::env::var_os("ICOUNT_TRACE").is_some() {
         // Live heap blocks after each burst (natively; to see the rhythm).

@@ -25,6 +25,8 @@
 #[allow(dead_code)]
 mod harness;
 
+mod cli;
+
 use hdrhistogram::Histogram;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -147,19 +149,29 @@ fn main() {
     let mut secs = 3.0f64;
     let mut rounds = 3u64;
     let mut out: Option<String> = None;
-    let mut args = std::env::args().skip(1);
+    let mut args = cli::Args::new(
+        "latency",
+        "usage: latency [--rate N] [--secs S] [--rounds R] [--out FILE]\n\
+         push -> blocking receive latency at N items/s (default 50000), S seconds \
+         (default 3) per implementation in R interleaved rounds (default 3); \
+         p50/p90/p99/p99.9/max printed and written as CSV to FILE",
+    );
     while let Some(a) = args.next() {
-        let mut val = || args.next().unwrap_or_else(|| panic!("{a} needs a value"));
         match a.as_str() {
-            "--rate" => rate = val().parse().expect("--rate"),
-            "--secs" => secs = val().parse().expect("--secs"),
-            "--rounds" => rounds = val().parse().expect("--rounds"),
-            "--out" => out = Some(val()),
-            _ => panic!("usage: latency [--rate N] [--secs S] [--rounds R] [--out FILE]"),
+            "--rate" => rate = args.parsed(&a),
+            "--secs" => secs = args.parsed(&a),
+            "--rounds" => rounds = args.parsed(&a),
+            "--out" => out = Some(args.value(&a)),
+            _ => args.fail(format!("unknown argument {a:?}")),
         }
     }
+    if !secs.is_finite() || rounds == 0 {
+        args.fail("--secs must be finite and --rounds at least 1");
+    }
     let total = (rate as f64 * secs) as u64;
-    assert!(total >= 100, "too few items: raise --rate or --secs");
+    if total < 100 {
+        args.fail("too few items: raise --rate or --secs");
+    }
     let runs: [(&str, Run); 5] = [
         ("chunkq", chunkq_run),
         ("chunkq-spin", chunkq_spin_run),

@@ -3,11 +3,17 @@
 //!
 //! Run with `cargo run --release --example multiple_consumers`.
 
+mod cli;
+
 use chunkq::{PushError, Queue};
 use std::collections::BTreeMap;
 use std::thread;
 
 fn main() {
+    cli::Args::none(
+        "multiple_consumers",
+        "usage: multiple_consumers\nindependent consumers and a consumer group on one queue; takes no arguments",
+    );
     let q: Queue<u64> = Queue::new("jobs");
 
     // Two independent subscribers: each reads every job.

@@ -25,6 +25,8 @@
 //! instruction counts can be weighed against what they cost on this machine
 //! (a clock read is few instructions but a `rdtsc`-class latency).
 
+mod cli;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -116,14 +118,28 @@ fn costs() {
 }
 
 fn main() {
-    let arg = std::env::args().nth(1);
-    if arg.as_deref() == Some("costs") {
+    let mut args = cli::Args::new(
+        "profile_push",
+        "usage: profile_push [N] | profile_push batch [N] | profile_push costs\n\
+         N items (default 200000) pushed and received one by one, or in batches of 64; \
+         `costs`: the wall-clock cost of the primitives",
+    );
+    let arg = args.next();
+    let n = match arg.as_deref() {
+        Some("costs") => None,
+        Some("batch") => Some(args.next()),
+        _ => Some(arg.clone()),
+    };
+    if let Some(extra) = args.next() {
+        args.fail(format!("unexpected argument {extra:?}"));
+    }
+    let Some(n) = n else {
         return costs();
-    }
+    };
+    let n: u64 = n.map_or(200_000, |s| args.parse("item count", &s));
     if arg.as_deref() == Some("batch") {
-        return batch(std::env::args().nth(2));
+        return batch(n);
     }
-    let n: u64 = arg.map_or(200_000, |s| s.parse().expect("item count"));
     let (q, c) = queue();
     let mut sum = 0u64;
     for i in 0..n {
@@ -136,9 +152,8 @@ fn main() {
 }
 
 /// `push_batch` of 64, then `try_recv_many(.., 64)`, checked in order.
-fn batch(arg: Option<String>) {
+fn batch(n: u64) {
     const B: u64 = 64;
-    let n: u64 = arg.map_or(200_000, |s| s.parse().expect("item count"));
     let (q, c) = queue();
     let mut buf = Vec::with_capacity(B as usize);
     let (mut i, mut sum) = (0u64, 0u64);

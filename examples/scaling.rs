@@ -28,6 +28,8 @@
 #[allow(dead_code)]
 mod harness;
 
+mod cli;
+
 use harness::{Scenario, oversubscribed};
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -50,37 +52,59 @@ fn parse() -> Opts {
         only: None,
         out: None,
     };
-    let mut args = std::env::args().skip(1);
+    let mut args = cli::Args::new(
+        "scaling",
+        "usage: scaling [--items N] [--runs R] [--pairs 1x1,4x4] \
+         [--scenarios broadcast,group] [--only chunkq,kanal] [--out FILE]\n\
+         throughput per (scenario, implementation, P producers, C consumers): \
+         median/min/max of R runs (default 5) of N items (default 1000000), \
+         pairs PxC (default 1x1,1x4,4x4,8x8,1x15), written as CSV to FILE",
+    );
     while let Some(a) = args.next() {
-        let mut val = || args.next().unwrap_or_else(|| panic!("{a} needs a value"));
         match a.as_str() {
-            "--items" => o.items = val().replace('_', "").parse().expect("--items"),
-            "--runs" => o.runs = val().parse().expect("--runs"),
-            "--pairs" => o.pairs = harness::parse_pairs(&val()),
+            "--items" => o.items = args.parsed(&a),
+            "--runs" => o.runs = args.parsed(&a),
+            "--pairs" => {
+                let v = args.value(&a);
+                o.pairs = pairs(&args, &v);
+            }
             "--scenarios" => {
-                o.scenarios = val()
+                o.scenarios = args
+                    .value(&a)
                     .split(',')
                     .map(|s| match s {
                         "broadcast" => Scenario::Broadcast,
                         "group" => Scenario::Group,
-                        _ => panic!("unknown scenario {s}"),
+                        _ => args.fail(format!("unknown scenario {s:?}")),
                     })
                     .collect()
             }
-            "--only" => o.only = Some(val().split(',').map(str::to_string).collect()),
-            "--out" => o.out = Some(val()),
-            "-h" | "--help" => {
-                println!(
-                    "scaling [--items N] [--runs R] [--pairs 1x1,4x4] \
-                     [--scenarios broadcast,group] [--only chunkq,kanal] [--out FILE]"
-                );
-                std::process::exit(0);
-            }
-            _ => panic!("unknown argument {a} (try --help)"),
+            "--only" => o.only = Some(args.value(&a).split(',').map(str::to_string).collect()),
+            "--out" => o.out = Some(args.value(&a)),
+            _ => args.fail(format!("unknown argument {a:?}")),
         }
     }
-    assert!(o.runs >= 1);
+    if o.runs == 0 || o.pairs.is_empty() {
+        args.fail("--runs and --pairs need at least one");
+    }
     o
+}
+
+/// `--pairs`: `PxC,PxC,...`, each count at least 1.
+fn pairs(args: &cli::Args, v: &str) -> Vec<(usize, usize)> {
+    v.split(',')
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| {
+            let Some((p, c)) = t.trim().split_once(['x', ':']) else {
+                args.fail(format!("--pairs: {t:?} is not PxC (e.g. 4x4)"));
+            };
+            let (p, c): (usize, usize) = (args.parse("--pairs", p), args.parse("--pairs", c));
+            if p == 0 || c == 0 {
+                args.fail(format!("--pairs: {t:?} needs at least one of each"));
+            }
+            (p, c)
+        })
+        .collect()
 }
 
 struct Row {

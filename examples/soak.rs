@@ -27,6 +27,8 @@
 
 use chunkq::{Consumer, Overflow, PushError, Queue, RecvTimeoutError};
 use std::process::ExitCode;
+
+mod cli;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread;
@@ -340,7 +342,13 @@ fn phase(overflow: Overflow, len: Duration, sum: &mut Summary) {
 
 /// Parses `30s`, `2m`, `500ms`, `30` (seconds) or `--secs 30`.
 fn duration_arg() -> Result<Duration, String> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args = cli::Args::new(
+        "soak",
+        "usage: soak [DURATION | --secs N]\n\
+         DURATION: 30s, 2m, 500ms or 30 (seconds; default 10s); checks the \
+         invariants as it runs and exits 1 on a violation",
+    );
+    let args: Vec<String> = std::iter::from_fn(|| args.next()).collect();
     let s = match args.as_slice() {
         [] => return Ok(Duration::from_secs(10)),
         [flag, v] if flag == "--secs" => {
@@ -350,7 +358,7 @@ fn duration_arg() -> Result<Duration, String> {
                 .map_err(|e| e.to_string());
         }
         [v] => v.as_str(),
-        _ => return Err("usage: soak [DURATION | --secs N]".into()),
+        _ => return Err(format!("unexpected arguments {args:?}")),
     };
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: u64 = num.parse().map_err(|_| format!("bad duration {s:?}"))?;
@@ -365,10 +373,7 @@ fn duration_arg() -> Result<Duration, String> {
 fn main() -> ExitCode {
     let total = match duration_arg() {
         Ok(d) => d,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => cli::fail("soak", e),
     };
     let phase_len = (total / 6).clamp(Duration::from_millis(200), Duration::from_secs(10));
     println!(

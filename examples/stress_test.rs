@@ -26,7 +26,8 @@
 //! exits with status 1 if anything does not add up.
 
 use chunkq::{Consumer, Missed, Overflow, PushError, Queue, TryRecvError};
-use std::process;
+
+mod cli;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
@@ -51,14 +52,8 @@ struct Args {
     readers: usize,
 }
 
-fn usage(msg: &str) -> ! {
-    eprintln!("stress_test: {msg}");
-    eprintln!(
-        "usage: stress_test [--secs N] [--producers N] [--consumers N] [--readers N]\n\
-         defaults: --secs 6 --producers 4 --consumers 200 --readers 4"
-    );
-    process::exit(2);
-}
+const USAGE: &str = "usage: stress_test [--secs N] [--producers N] [--consumers N] [--readers N]\n\
+     defaults: --secs 6 --producers 4 --consumers 200 --readers 4";
 
 fn parse_args() -> Args {
     let mut a = Args {
@@ -67,26 +62,20 @@ fn parse_args() -> Args {
         consumers: 200,
         readers: 4,
     };
-    let mut it = std::env::args().skip(1);
+    let mut it = cli::Args::new("stress_test", USAGE);
     while let Some(flag) = it.next() {
-        if flag == "-h" || flag == "--help" {
-            usage("help");
+        if !["--secs", "--producers", "--consumers", "--readers"].contains(&flag.as_str()) {
+            it.fail(format!("unknown flag {flag:?}"));
         }
-        let Some(value) = it.next() else {
-            usage(&format!("{flag} needs a value"));
-        };
-        let Ok(n) = value.parse::<u64>() else {
-            usage(&format!("{flag}: {value:?} is not a number"));
-        };
+        let n: u64 = it.parsed(&flag);
         if n == 0 {
-            usage(&format!("{flag} must be at least 1"));
+            it.fail(format!("{flag} must be at least 1"));
         }
         match flag.as_str() {
             "--secs" => a.secs = n,
             "--producers" => a.producers = n as usize,
             "--consumers" => a.consumers = n as usize,
-            "--readers" => a.readers = n as usize,
-            _ => usage(&format!("unknown flag {flag}")),
+            _ => a.readers = n as usize,
         }
     }
     a
@@ -364,6 +353,6 @@ fn main() {
         if bad.is_empty() { "yes" } else { "NO" }
     );
     if !bad.is_empty() {
-        process::exit(1);
+        std::process::exit(1);
     }
 }

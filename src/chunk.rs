@@ -982,8 +982,18 @@ pub(crate) unsafe fn release_pinned<T>(chunk: *const Chunk<T>) {
     // all model threads share one OS thread's thread-locals): just pin.
     #[cfg(loom)]
     {
+        // A chunk released after its queue is gone (by a lease or a
+        // delivery that outlived it): nothing else will reach a quiescent
+        // point in this execution, so run the deferred recycling here, as
+        // crossbeam's collector would at some later pin. Read before the
+        // release (which may free the chunk).
+        // SAFETY: the caller owns a reference, so the chunk is alive.
+        let orphaned = unsafe { &*chunk }.tether.pool.closed.load(Ordering::SeqCst);
         // SAFETY: the caller's contract.
         unsafe { Chunk::release(Shared::from(chunk), &epoch::pin()) };
+        if orphaned {
+            epoch::quiesce();
+        }
     }
     #[cfg(not(loom))]
     {

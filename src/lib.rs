@@ -64,8 +64,9 @@
 //!
 //! # Expiry
 //! An item expires `ttl` after its enqueue into this queue. Expiry happens in
-//! sweeps: a background thread every `sweep_interval` (default 30 s), or
-//! [`Queue::expire_now`]. Between two sweeps an item older than its TTL is
+//! sweeps: in the background every `sweep_interval` (default 30 s; one
+//! housekeeping thread per process serves every queue, see
+//! [`Builder::sweep_interval`]), or [`Queue::expire_now`]. Between two sweeps an item older than its TTL is
 //! still retained and may still be delivered (then it is not missed). A sweep
 //! retires a whole chunk of items at once from the chunk's newest timestamp,
 //! without opening the items.
@@ -79,8 +80,9 @@
 //! itself is freed a little later, when crossbeam-epoch's collector runs and
 //! the last [`Delivery`] of the item is dropped.
 //!
-//! Items every consumer has read are released a chunk (1000 items) at a
-//! time: when a consumer leaves a chunk, when a push finds the budget full,
+//! Items every consumer has read are released a chunk
+//! ([`Queue::chunk_capacity`] items: 32 to 1024, depending on the payload's
+//! size) at a time: when a consumer leaves a chunk, when a push finds the budget full,
 //! and on every sweep. With no consumer at all, items stay until they expire
 //! or are evicted, so a late subscriber can read them.
 //!
@@ -125,8 +127,8 @@
 //!   `chunkq_pushed_total`, `chunkq_refused_total`, `chunkq_released_total`,
 //!   `chunkq_expired_total`, `chunkq_evicted_total` and
 //!   `chunkq_group_missed_total` with `cause` = `expired` / `evicted`; labels
-//!   `queue` and, per group, `group`), and the sweeper thread reports after
-//!   every sweep.
+//!   `queue` and, per group, `group`), and the housekeeping thread reports
+//!   after every sweep.
 //!
 //! With `serde`, an envelope has this shape (shown as JSON; this is part of
 //! the crate's stable interface). The UUID is written as uuid's serde
@@ -266,6 +268,12 @@ pub use queue::{
 pub use size::EstimateSize;
 pub use stats::{GroupStats, Stats};
 pub use uuid::Uuid;
+
+/// The README's code blocks, compiled and run as doc tests (`cargo test
+/// --doc`; the feature-gated ones with their feature).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 /// Entry points of white-box loom models (`loom-tests/`); only under
 /// `--cfg loom`, not part of the API.

@@ -46,7 +46,8 @@ pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 
 /// A handle to a named queue. Cheap to clone (`Send + Sync`); every clone
 /// pushes into the same queue. When the last handle drops, the queue closes
-/// (consumers drain what is left) and its sweeper thread stops.
+/// (consumers drain what is left) and leaves the background sweeps
+/// (without waiting for one in progress).
 ///
 /// # Examples
 ///
@@ -189,22 +190,21 @@ impl<T: Send + Sync + 'static> Drop for PushAsync<'_, T> {
     }
 }
 
-/// What all `Queue` clones share; dropping it closes the queue and stops the
-/// sweeper (which holds only the `Engine`, never this, so it cannot keep the
-/// queue alive).
+/// What all `Queue` clones share; dropping it closes the queue and
+/// deregisters it from the housekeeping thread (which holds the `Engine`
+/// only weakly, and never this, so it cannot keep the queue alive).
 struct Handle<T: Send + Sync + 'static> {
     /// The queue state, shared with consumers and the sweeper.
     shared: Arc<Engine<T>>,
-    /// The sweeper thread, if any.
+    /// The registration for background sweeps, if any.
     sweeper: Option<crate::sweeper::Sweeper>,
 }
 
 impl<T: Send + Sync + 'static> Drop for Handle<T> {
     fn drop(&mut self) {
         self.shared.log.close();
-        if let Some(s) = self.sweeper.take() {
-            s.stop();
-        }
+        // Deregisters from the housekeeping thread; never waits for it.
+        self.sweeper = None;
     }
 }
 
@@ -934,7 +934,7 @@ pub struct Builder<T, S = TraitSizer> {
     memory_limit: usize,
     /// Time to live.
     ttl: Duration,
-    /// Sweeper period, `None` for no thread.
+    /// Background sweep period, `None` for none.
     sweep_interval: Option<Duration>,
     /// Overflow policy.
     overflow: Overflow,
@@ -974,9 +974,16 @@ impl<T: Send + Sync + 'static, S> Builder<T, S> {
         self
     }
 
-    /// How often the background sweeper runs (default 30 s); `None` starts
-    /// no thread (call [`Queue::expire_now`] yourself). `Some(ZERO)` is an
-    /// error.
+    /// How often this queue is swept in the background (default 30 s);
+    /// `None`: never (call [`Queue::expire_now`] yourself), no background
+    /// work at all. `Some(ZERO)` is an error.
+    ///
+    /// One housekeeping thread per process (named `chunkq-sweeper`) sweeps
+    /// every queue at its own interval. It starts with the first queue that
+    /// needs it and exits when the last one is dropped; dropping a queue
+    /// never waits for it. A sweep may run payload drops (user code), so a
+    /// slow `Drop` delays the other queues' sweeps too. Under `--cfg loom` there is no such thread: loom cannot
+    /// model it, so queues are swept only on demand.
     ///
     /// # Examples
     ///
@@ -1052,6 +1059,7 @@ impl<T: Send + Sync + 'static, S> Builder<T, S> {
     /// # }
     /// ```
     #[cfg(feature = "get-size2")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "get-size2")))]
     pub fn get_size2(self) -> Builder<T, FnSizer<T>>
     where
         T: get_size2::GetSize,
@@ -1099,7 +1107,7 @@ impl<T: Send + Sync + 'static, S> Builder<T, S> {
         let sweeper = match self.sweep_interval {
             None => None,
             Some(every) => Some(
-                crate::sweeper::Sweeper::start(shared.clone(), every)
+                crate::sweeper::Sweeper::start(&shared, every)
                     .map_err(|_| ConfigError::SweeperSpawn)?,
             ),
         };

@@ -1,10 +1,11 @@
 //! TTL expiry: a manual clock tests a 10-minute TTL in milliseconds; a real
-//! small TTL tests the sweeper thread; the sweeper stops with the queue.
+//! small TTL tests the background sweeps (the housekeeping thread itself is
+//! tested in `housekeeping.rs`).
 
 mod common;
 
 use chunkq::{Clock, Queue, Start};
-use common::{DropLog, Tracked, wait_for};
+use common::wait_for;
 use std::time::Duration;
 
 const TEN_MINUTES: Duration = Duration::from_secs(600);
@@ -158,65 +159,4 @@ fn the_sweeper_thread_expires_items_on_a_real_clock() {
     let total: u64 = notices.try_iter().map(|n| n.expired).sum();
     assert_eq!(total, 100);
     assert!(c.try_recv().is_err());
-}
-
-/// Threads of this process whose name starts with `prefix` (Linux).
-#[cfg(target_os = "linux")]
-fn threads_named(prefix: &str) -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .filter(|name| name.trim_end().starts_with(prefix))
-        .count()
-}
-
-#[test]
-fn the_sweeper_stops_when_the_last_handle_drops() {
-    let log = DropLog::new(50);
-    // The thread is named "chunkq-sweep-<queue>"; Linux keeps 15 bytes.
-    let q: Queue<Tracked> = Queue::builder("Qx")
-        .sweep_interval(Some(Duration::from_millis(1)))
-        .build()
-        .unwrap();
-    #[cfg(target_os = "linux")]
-    wait_for("the sweeper thread starts", || {
-        threads_named("chunkq-sweep-Qx") == 1
-    });
-    for i in 0..50 {
-        q.push(log.item(i)).unwrap();
-    }
-    let q2 = q.clone();
-    std::thread::sleep(Duration::from_millis(5)); // let it sweep a few times
-    drop(q);
-    assert_eq!(log.dropped(), 0, "a handle is left: the queue lives");
-    drop(q2);
-    // The sweeper held the queue's state; had it outlived the last handle,
-    // the items would still be inside. They are dropped at once instead.
-    log.assert_all_dropped_once();
-    // (The kernel may list a joined thread for a moment longer.)
-    #[cfg(target_os = "linux")]
-    wait_for("the sweeper thread is gone", || {
-        threads_named("chunkq-sweep-Qx") == 0
-    });
-}
-
-#[test]
-fn the_sweeper_stops_even_while_consumers_live() {
-    let q: Queue<u64> = Queue::builder("Qy")
-        .sweep_interval(Some(Duration::from_millis(1)))
-        .build()
-        .unwrap();
-    let c = q.subscribe();
-    q.push(1).unwrap();
-    #[cfg(target_os = "linux")]
-    wait_for("the sweeper thread starts", || {
-        threads_named("chunkq-sweep-Qy") == 1
-    });
-    drop(q);
-    #[cfg(target_os = "linux")]
-    wait_for("the sweeper thread is gone", || {
-        threads_named("chunkq-sweep-Qy") == 0
-    });
-    assert_eq!(*c.try_recv().unwrap().payload(), 1);
-    assert!(c.try_recv().is_err(), "closed and drained");
 }

@@ -1318,6 +1318,6 @@ impl<T> Drop for Log<T> {
         // Under loom, run what the stand-in collector still holds, so that no
         // deferred function outlives the model execution.
         #[cfg(loom)]
-        epoch::collect_if_quiescent();
+        epoch::quiesce();
     }
 }

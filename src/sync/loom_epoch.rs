@@ -80,7 +80,8 @@ fn collect() {
 
 /// Runs everything deferred, including what the deferred functions
 /// defer in turn, when no guard is alive. Only for the end of a model
-/// execution (every model thread joined, so nobody can pin meanwhile):
+/// execution, a log's drop, or a chunk released after its queue is gone
+/// (nobody holds a guard then, so nothing loaded under one is in use):
 /// nothing deferred must outlive the execution whose loom objects it
 /// touches.
 pub(crate) fn quiesce() {
@@ -119,18 +120,6 @@ pub(crate) fn pin() -> Guard {
         collect();
     }
     Guard { unprotected: false }
-}
-
-/// Runs what is deferred if no guard is alive: what the collector does
-/// at teardown (crossbeam collects when a thread exits). `Log::drop`
-/// calls it; what is left then, the model harness runs with
-/// [`quiesce`] at the end of each execution.
-pub(crate) fn collect_if_quiescent() {
-    // AcqRel: as in `pin` (this runs outside any pin).
-    EPOCH.fetch_add(0, Ordering::AcqRel);
-    if LIVE.with(|n| n.get()) == 0 {
-        collect();
-    }
 }
 
 /// A guard that protects nothing: deferred functions run at once.
