@@ -11,43 +11,55 @@
 //! - A slot's `owners` count goes `0 → 1` exactly once, by the producer's
 //!   `Release` store that publishes the item it wrote into the slot. From
 //!   then on it counts the item's owners: one for the log (from publication
-//!   until the slot is cleared, one grace period after `head` passed it; see
-//!   `Log::detach`), plus one per [`Held`] (a consumer's delivery). The owner
-//!   whose decrement takes it to 0 drops the item in place; the slot is then
-//!   never written again. Zero therefore means "reserved but not yet
-//!   published" while the sequence number is at or above `head`, and
-//!   "cleared" below it; readers tell the two apart by re-reading `head`.
-//! - A reader increments `owners` in one of two ways. Pinned: only for a
-//!   slot it claimed while pinned, having seen it published after pinning;
-//!   the log's count is released only by a clearing deferred after `head`
-//!   passed the slot, which runs after that guard is gone, so the plain
-//!   increment never starts from 0 ([`Held::acquire`]). Unpinned, through
-//!   a consumer's lease (`lease.rs`): only *if the count is not 0*
-//!   ([`Held::try_acquire`], a CAS), so it never revives a cleared item,
-//!   and before it claims the slot (a reader that then loses the claim
-//!   gives the count back).
+//!   until the slot is cleared by the remover whose `head` claim passed it,
+//!   right after that claim: `Log::advance`), plus one per [`Held`] (a
+//!   consumer's delivery, or a count chunkq takes for a moment). The owner
+//!   whose decrement takes it to 0 drops the item in place; the slot is
+//!   then never written again until the chunk is recycled. Zero therefore
+//!   means "reserved but not yet published" while the sequence number is
+//!   at or above `head`, and "cleared" below it; readers tell the two apart
+//!   by re-reading `head`.
+//! - **Every read of an item is under one of its counts**, taken *only if
+//!   the count is not 0* ([`Slot::try_own`], a CAS): so a count that
+//!   reached 0 is never revived, and a remover may drop an item the moment
+//!   it gives up the log's count, whatever guards are pinned. (This is what
+//!   keeps a flood's garbage small: before issue 16 the clearing waited for
+//!   an epoch grace period, and unreclaimed payloads grew to tens of
+//!   megabytes on a 1 MiB budget.) A claimed read takes its counts before
+//!   its claim (`Log::claim`, the leased `Log::try_recv_one`) and gives
+//!   them back if it loses the claim; a look at an item's time takes one
+//!   for the look ([`Chunk::peek`]). A count chunkq gives back itself is
+//!   released *contained* ([`Held::release_contained`]): if it was the last,
+//!   the payload's `Drop` runs there, and a panic is caught and counted.
 //! - `refs` counts the owners of the chunk's memory: one for the list link
 //!   (dropped when the chunk is unlinked), one per consumer group whose
-//!   chunk hint points here, one per consumer handle whose lease holds it
-//!   (`lease.rs`), one per removed range whose slots are waiting
-//!   to be cleared, and one per slot whose item outlived its clearing (a
-//!   delivery still holds it; the clearing adds that reference before it
-//!   gives up the log's count, and the last [`Held`] releases it). The chunk
-//!   is handed to the epoch collector when `refs` reaches zero, and a new
+//!   chunk hint points here, one per handle lease that holds it
+//!   (`lease.rs`; both revoked when the chunk is unlinked, so idle handles
+//!   and groups keep no chunk), one per remover while it clears slots
+//!   here, and one per slot whose item outlived its clearing (a delivery
+//!   still holds it; the clearing adds that reference before it gives up
+//!   the log's count, and the last [`Held`] releases it). The chunk is
+//!   handed to the epoch collector when `refs` reaches zero, and a new
 //!   reference is only ever taken from a count the taker knows is non-zero
 //!   (its own, or through [`Chunk::try_acquire`]), so a dying chunk is never
-//!   revived.
+//!   revived. The epoch now guards chunk memory only: no payload waits for
+//!   a grace period.
+//! - A chunk that deliveries keep after it was unlinked is *charged*: its
+//!   whole size ([`Chunk::BYTES`]) is counted in the tether's `pinned`
+//!   (`Stats::memory_pinned`) until its last reference goes
+//!   ([`Chunk::charge`]), so the memory a held delivery keeps is accounted.
 //! - A chunk whose `refs` reached zero is *recycled*, not freed: the
 //!   collector hands it, one grace period later (so no reader pinned before
 //!   its last release can still hold a pointer to it), to its queue's
-//!   [`Pool`], a few slots from which [`alloc`] takes a chunk for a new
+//!   [`Pool`], a few slots (at most 256 KiB and a quarter of the budget,
+//!   and at least one chunk) from which [`alloc`] takes a chunk for a new
 //!   index before it asks the allocator. Its slots are all cleared (owner
-//!   count 0) by then; `alloc` resets its index, link, time and count. A
-//!   full pool, or a closed one (the log is gone), frees the chunk instead.
-//!   So in the steady state no chunk is allocated, and a recycled chunk is
-//!   reachable only through references taken after its new index was set
-//!   (the ABA a recycle could cause is excluded by the grace period and by
-//!   the counts: a lease or hint holds `refs`, so its chunk is never
+//!   count 0) by then; `alloc` resets its index, link, time, flags and
+//!   count. A full pool, or a closed one (the log is gone), frees the chunk
+//!   instead. So in the steady state no chunk is allocated, and a recycled
+//!   chunk is reachable only through references taken after its new index
+//!   was set (the ABA a recycle could cause is excluded by the grace period
+//!   and by the counts: a lease or hint holds `refs`, so its chunk is never
 //!   recycled under it).
 
 use crate::envelope::{Item, Name};
@@ -631,8 +643,8 @@ impl<T> Chunk<T> {
     }
 
     /// Gives up the log's count of the items in `[from, to)` (a removed
-    /// range, one grace period after `head` passed it, or the retained items
-    /// of a log being dropped), dropping those no delivery holds. Each item
+    /// range, by its remover right after its `head` claim, or the retained
+    /// items of a log being dropped), dropping those no delivery holds. Each item
     /// still held by a delivery keeps a chunk reference, which the last
     /// delivery releases. Returns how many payload drops panicked (caught,
     /// see [`drop_contained`]).

@@ -6,15 +6,13 @@
 //! # Why
 //! A pinned read costs a thread-local lookup, a `SeqCst` store and fence,
 //! and an unpin (about 33 instructions, and the fence's cycles) on every
-//! item. The guard does two jobs in a read: it keeps the chunk's memory
-//! alive, and it keeps the log's count of the claimed slot from being
-//! released before the reader takes its own. A lease does the first job
-//! with a counted reference that lives as long as the handle reads in that
-//! chunk; an owner count taken *only if it is not zero*
-//! (`Held::try_acquire`) does the second. So a read within the leased
-//! chunk pins nothing; crossing into the next chunk (once per
-//! [`Chunk::CAP`] items), an empty queue's slow cases and the trim at a
-//! chunk's end pin as before.
+//! item. In a read the guard only keeps the chunk's memory alive (every
+//! reader takes the item's count *only if it is not zero*,
+//! `Slot::try_own`, so no guard is needed to keep the item). A lease does
+//! that job with a counted reference that lives as long as the handle
+//! reads in that chunk. So a read within the leased chunk pins nothing;
+//! crossing into the next chunk (once per [`Chunk::CAP`] items), an empty
+//! queue's slow cases and the trim at a chunk's end pin as before.
 //!
 //! A push needs the guard for one more reason: pinning may collect, which
 //! runs payload drops (user code), and that must not happen while the

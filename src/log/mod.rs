@@ -38,11 +38,13 @@
 //!    one thread claims a range. Every slot in `[h, h1)` is published (the
 //!    deciding closure checks it), so `head` never passes a slot whose
 //!    producer is mid-push (invariant 6).
-//! 3. *Finish*: give the bytes of `[h, h1)` back, hand the clearing of its
-//!    slots (and the drop of the items) to the epoch collector, wake blocked
-//!    notice receivers and (trims and expiries) producers waiting for room
-//!    (one load each when none waits), and unlink chunks that lie wholly
-//!    below `head`.
+//! 3. *Finish*: give the bytes of `[h, h1)` back, wake blocked notice
+//!    receivers and (trims and expiries) producers waiting for room (one
+//!    load each when none waits), then clear the slots at once: give up the
+//!    log's count of each item, dropping those no delivery holds (contained,
+//!    invariant 7: a remover holds nothing others wait on after its claim;
+//!    an evicting push has not reserved yet). Then unlink chunks that lie
+//!    wholly below `head`, revoking the leases and hints on them.
 //!
 //! A cursor left below `head` is moved, and its misses counted, lazily: by
 //! its group's next read (`try_recv` finds `c < head`), by `missed()` and
@@ -81,21 +83,24 @@
 //!
 //! # Reclamation
 //! Items live inline in their chunk's slots and count their owners there
-//! (`chunk.rs`): the log's count until the slot is cleared, one grace period
-//! after `head` passed it, plus one per delivery. Unlinked chunks are freed
-//! through crossbeam-epoch once their own count (list link, group hints,
-//! handle leases, pending clearings, cleared items still held) reaches zero,
-//! so a reader that loaded a pointer under a guard can still use it. A
-//! pointer is only ever followed when it was loaded under the current guard
-//! from a location that still held it (`head_chunk`, `tail_chunk`, a group's
-//! hint, or `next` of a chunk reached that way), or when the follower owns a
-//! counted reference to it (a consumer handle's lease, `lease.rs`, which
-//! reads without a guard and so takes a slot's count only if it is not 0).
-//! The `// SAFETY:` comments say why each such chunk is still alive.
+//! (`chunk.rs`): the log's count until the remover clears the slot (right
+//! after its claim), plus one per delivery. Every reader takes its count
+//! only if the count is not 0, and before its claim, so a remover may drop
+//! an item at once, pinned readers or not: payloads never wait for the
+//! epoch. Unlinked chunks are recycled through crossbeam-epoch once their
+//! own count (list link, group hints, handle leases, a remover clearing,
+//! cleared items still held) reaches zero, so a reader that loaded a
+//! pointer under a guard can still use it. A pointer is only ever followed
+//! when it was loaded under the current guard from a location that still
+//! held it (`head_chunk`, `tail_chunk`, a group's hint, or `next` of a chunk
+//! reached that way), or when the follower owns a counted reference to it
+//! (a handle's lease, `lease.rs`). The `// SAFETY:` comments say why each
+//! such chunk is still alive.
 //!
-//! The accounted bytes are released when `head` passes an item; the memory
-//! itself is freed later, when the epoch collector runs and the last delivery
-//! of the item is dropped.
+//! The accounted bytes are released when `head` passes an item, and the
+//! item is dropped then, unless a delivery still holds it; a chunk that
+//! deliveries keep after it was unlinked is counted as pinned
+//! (`Stats::memory_pinned`) until the last of them is dropped.
 
 use crate::chunk::{self, Chunk, Held, Tether};
 use crate::clock::Clock;
