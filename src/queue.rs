@@ -239,8 +239,9 @@ impl<T: EstimateSize + Send + Sync + 'static> Queue<T> {
     /// overflow, 10-minute TTL, a sweep every 30 seconds.
     ///
     /// # Panics
-    /// If the operating system refuses to start the sweeper thread (use
-    /// [`Queue::builder`] to get that as an error instead).
+    /// If `name` contains a NUL byte, or the operating system refuses to
+    /// start the sweeper thread (use [`Queue::builder`] to get either as a
+    /// [`ConfigError`] instead).
     ///
     /// # Examples
     ///
@@ -322,10 +323,11 @@ impl<T: Send + Sync + 'static> Queue<T> {
     /// (and wait for a push in flight to publish the slot it evicts).
     ///
     /// # Errors
-    /// [`PushError::Full`] if the budget is full under `Overflow::Reject`, or
-    /// if this one payload is larger than the whole budget;
-    /// [`PushError::Closed`] if the queue is closed. Both hand the payload
-    /// back.
+    /// Each hands the payload back: [`PushError::Full`] if the budget is
+    /// full under `Overflow::Reject` (a retry may succeed);
+    /// [`PushError::TooLarge`] if this one payload is larger than the whole
+    /// budget (under either policy; a retry cannot succeed);
+    /// [`PushError::Closed`] if the queue is closed.
     ///
     /// # Examples
     ///
@@ -355,8 +357,8 @@ impl<T: Send + Sync + 'static> Queue<T> {
     /// Each hands the payload back: [`PushTimeoutError::Timeout`] if no room
     /// appeared in time, [`PushTimeoutError::Closed`] if the queue is closed
     /// (also when it closes while the push waits: the wait ends at once),
-    /// and [`PushTimeoutError::Full`] at once if this one payload is larger
-    /// than the whole budget.
+    /// and [`PushTimeoutError::TooLarge`] at once if this one payload is
+    /// larger than the whole budget.
     ///
     /// # Examples
     ///
@@ -395,8 +397,11 @@ impl<T: Send + Sync + 'static> Queue<T> {
         match pushed {
             Ok(Ok(id)) => Ok(id),
             Ok(Err(PushError::Closed(payload))) => Err(PushTimeoutError::Closed(payload)),
-            Ok(Err(PushError::Full(payload))) => Err(PushTimeoutError::Full(payload)),
-            Err(payload) => Err(PushTimeoutError::Timeout(payload)),
+            Ok(Err(PushError::TooLarge(payload))) => Err(PushTimeoutError::TooLarge(payload)),
+            // (`try_push_for_room` waits on `Full`, never returns it.)
+            Ok(Err(PushError::Full(payload))) | Err(payload) => {
+                Err(PushTimeoutError::Timeout(payload))
+            }
         }
     }
 
@@ -413,10 +418,10 @@ impl<T: Send + Sync + 'static> Queue<T> {
     ///
     /// # Errors
     /// [`PushError::Closed`] if the queue is closed (also when it closes
-    /// while the push waits), [`PushError::Full`] at once if this one
+    /// while the push waits), [`PushError::TooLarge`] at once if this one
     /// payload is larger than the whole budget (waiting cannot help); both
-    /// hand the payload back. It never returns `Full` for a budget that is
-    /// merely full.
+    /// hand the payload back. It never returns [`PushError::Full`]: it
+    /// waits instead.
     ///
     /// # Examples
     ///
@@ -459,8 +464,9 @@ impl<T: Send + Sync + 'static> Queue<T> {
     /// everything before them was pushed.
     ///
     /// # Errors
-    /// [`PushBatchError::Full`] or [`PushBatchError::Closed`] with the
-    /// payloads not pushed.
+    /// [`PushBatchError::Full`], [`PushBatchError::TooLarge`] or
+    /// [`PushBatchError::Closed`] (as [`PushError`]'s variants, for the first
+    /// payload not pushed), with the payloads not pushed.
     ///
     /// # Examples
     ///
@@ -571,6 +577,7 @@ impl<T: Send + Sync + 'static> Queue<T> {
     /// assert_eq!(*a.try_recv().unwrap().payload(), 1);
     /// assert_eq!(*b.try_recv().unwrap().payload(), 1); // b has its own cursor
     /// ```
+    #[must_use = "a consumer dropped at once deregisters its group"]
     pub fn subscribe(&self) -> Consumer<T> {
         self.subscribe_from(Start::Oldest)
     }
@@ -586,6 +593,7 @@ impl<T: Send + Sync + 'static> Queue<T> {
     /// let c = q.subscribe_from(Start::Latest);
     /// assert_eq!(c.try_recv().unwrap_err(), TryRecvError::Empty);
     /// ```
+    #[must_use = "a consumer dropped at once deregisters its group"]
     pub fn subscribe_from(&self, start: Start) -> Consumer<T> {
         Consumer::new(self.shared().clone(), start)
     }
@@ -687,6 +695,7 @@ impl<T: Send + Sync + 'static> Queue<T> {
     /// drop(q);
     /// assert!(weak.upgrade().is_none());
     /// ```
+    #[must_use]
     pub fn downgrade(&self) -> WeakQueue<T> {
         WeakQueue {
             handle: std::sync::Arc::downgrade(&self.handle),
@@ -709,6 +718,7 @@ impl<T: Send + Sync + 'static> Queue<T> {
     /// assert!(q.wait_unsubscribed(Duration::from_secs(60)));
     /// t.join().unwrap();
     /// ```
+    #[must_use = "false means a consumer is still subscribed"]
     pub fn wait_unsubscribed(&self, timeout: Duration) -> bool {
         let log = &self.shared().log;
         // The last handle of a group deregisters it (a SeqCst store of the
@@ -927,6 +937,7 @@ impl<T> fmt::Debug for FnSizer<T> {
 /// );
 /// ```
 #[derive(Debug)]
+#[must_use = "a Builder makes no queue until `build` is called"]
 pub struct Builder<T, S = TraitSizer> {
     /// Queue name.
     name: String,
@@ -1084,6 +1095,9 @@ impl<T: Send + Sync + 'static, S> Builder<T, S> {
         if self.sweep_interval.is_some_and(|d| d.is_zero()) {
             return Err(ConfigError::ZeroSweepInterval);
         }
+        if self.name.contains('\0') {
+            return Err(ConfigError::NulInName);
+        }
         let shared = Arc::new(Engine {
             log: Log::new(
                 Name::new(self.name.into_boxed_str()),
@@ -1114,7 +1128,8 @@ impl<T: EstimateSize + Send + Sync + 'static> Builder<T, TraitSizer> {
     /// Builds the queue, sizing payloads with [`EstimateSize`].
     ///
     /// # Errors
-    /// [`ConfigError`] for a zero memory limit, TTL or sweep interval.
+    /// [`ConfigError`] for a zero memory limit, TTL or sweep interval, or a
+    /// NUL byte in the name.
     ///
     /// # Examples
     ///
@@ -1132,7 +1147,8 @@ impl<T: Send + Sync + 'static> Builder<T, FnSizer<T>> {
     /// [`Builder::sizer`].
     ///
     /// # Errors
-    /// [`ConfigError`] for a zero memory limit, TTL or sweep interval.
+    /// [`ConfigError`] for a zero memory limit, TTL or sweep interval, or a
+    /// NUL byte in the name.
     ///
     /// # Examples
     ///

@@ -419,10 +419,10 @@ fn push_async_in_select_pushes_exactly_what_it_reports() {
 fn push_async_hands_the_payload_back() {
     within_patience("push_async errors", || {
         futures_executor::block_on(async {
-            // Larger than the whole budget: `Full` at once, not a wait.
+            // Larger than the whole budget: `TooLarge` at once, not a wait.
             let q: Queue<Vec<u8>> = Queue::builder("big").memory_limit(1000).build().unwrap();
             match q.push_async(vec![7; 4000]).await {
-                Err(PushError::Full(v)) => assert_eq!(v.len(), 4000),
+                Err(PushError::TooLarge(v)) => assert_eq!(v.len(), 4000),
                 other => panic!("{other:?}"),
             }
             // Closed.

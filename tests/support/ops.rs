@@ -328,8 +328,10 @@ pub struct MItem {
 /// Why the model refused a push.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fail {
-    /// Budget full (or the item alone is too big).
+    /// Budget full now.
     Full,
+    /// The item alone is larger than the whole budget.
+    TooLarge,
     /// Queue closed.
     Closed,
 }
@@ -506,7 +508,7 @@ impl Model {
     /// Pushes `item` (its `seq` is set here). Returns the sequence number.
     pub fn push(&mut self, mut item: MItem) -> Result<u64, Fail> {
         if item.bytes > self.limit {
-            return Err(Fail::Full);
+            return Err(Fail::TooLarge);
         }
         loop {
             if self.closed {
@@ -826,6 +828,7 @@ impl Lane {
                 return;
             }
             (Err(PushBatchError::Full(v)), Err((Fail::Full, k))) => (Fail::Full, k, v),
+            (Err(PushBatchError::TooLarge(v)), Err((Fail::TooLarge, k))) => (Fail::TooLarge, k, v),
             (Err(PushBatchError::Closed(v)), Err((Fail::Closed, k))) => (Fail::Closed, k, v),
             (real, model) => panic!("{}: push_batch: real {real:?}, model {model:?}", self.name),
         };
@@ -841,7 +844,8 @@ impl Lane {
         }
         self.stats.pushed += pushed as u64;
         match fail {
-            Fail::Full => self.stats.full += 1,
+            // (Both count in `Stats::refused`.)
+            Fail::Full | Fail::TooLarge => self.stats.full += 1,
             Fail::Closed => self.stats.closed += 1,
         }
     }
@@ -922,7 +926,9 @@ impl Lane {
                 self.name
             ),
             Err(PushError::Full(p)) => (Fail::Full, p),
+            Err(PushError::TooLarge(p)) => (Fail::TooLarge, p),
             Err(PushError::Closed(p)) => (Fail::Closed, p),
+            Err(e) => panic!("{}: push: an unknown refusal {e:?}", self.name),
         };
         assert_eq!(
             Err(kind),
@@ -933,7 +939,7 @@ impl Lane {
         assert_eq!(p.tag, tag, "the error hands the payload back");
         assert!(p.alive());
         match kind {
-            Fail::Full => self.stats.full += 1,
+            Fail::Full | Fail::TooLarge => self.stats.full += 1,
             Fail::Closed => self.stats.closed += 1,
         }
     }
