@@ -130,6 +130,7 @@ impl<T: Send + Sync + 'static> Consumer<T> {
     /// assert_eq!(c.clone().wait(), Wait::Yield);
     /// assert_eq!(q.subscribe().wait(), Wait::Park);
     /// ```
+    #[must_use = "the consumer is returned, not changed in place"]
     pub fn with_wait(mut self, wait: Wait) -> Self {
         self.wait = wait;
         self
@@ -269,9 +270,13 @@ impl<T: Send + Sync + 'static> Consumer<T> {
     /// way to read; use [`Consumer::try_recv`] to keep an item past `f`
     /// (clone what you need out of it inside `f`).
     ///
-    /// The items are claimed before `f` sees them: if `f` panics, the
-    /// claimed items it did not see are still counted as read by this
-    /// group (not missed). While `f` runs, the thread holds an epoch guard,
+    /// The items are claimed before `f` sees them. If `f` panics, the panic
+    /// goes on to the caller once the claimed items `f` did not see are
+    /// counted as missed by this group, as [`Missed::abandoned`] (in
+    /// [`Consumer::missed`], the [`Notice`]s and [`crate::Queue::stats`]):
+    /// nothing is served again, and nothing vanishes uncounted. The item
+    /// `f` panicked on counts as read (`f` saw it). While `f` runs, the
+    /// thread holds an epoch guard,
     /// which delays the freeing of removed items queue-wide: keep `f`
     /// short, and do not block in it.
     ///
@@ -289,14 +294,42 @@ impl<T: Send + Sync + 'static> Consumer<T> {
     /// assert_eq!(sum, 6);
     /// assert!(c.read(64, |_| {}).is_err()); // empty now
     /// ```
-    pub fn read(&self, max: usize, f: impl FnMut(&Item<T>)) -> Result<usize, TryRecvError> {
+    pub fn read(&self, max: usize, mut f: impl FnMut(&Item<T>)) -> Result<usize, TryRecvError> {
         if max == 0 {
             return self.no_room();
         }
-        self.shared
-            .log
-            .read(&self.group, max, f)
-            .map_err(recv_error)
+        let log = &self.shared.log;
+        // `f` is user code that may panic between items the claim made this
+        // group's: the panic is caught here, the rest of the claim counted
+        // as abandoned, and the panic resumed. Catching costs nothing until
+        // a panic (unwind tables); the claim's own bookkeeping (the trim when
+        // a chunk is left) still runs, since nothing unwinds through it.
+        let mut panicked = None;
+        let mut abandoned = 0u64;
+        let read = log.read(&self.group, max, |item| {
+            if panicked.is_some() {
+                abandoned += 1;
+                return;
+            }
+            // AssertUnwindSafe: the panic is resumed below, so the caller
+            // sees it as if it had not been caught.
+            if let Err(panic) =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(item)))
+            {
+                panicked = Some(panic);
+            }
+        });
+        if let Some(panic) = panicked {
+            if abandoned > 0 {
+                self.group
+                    .count_abandoned(abandoned, log.clock.now_nanos());
+                // The change a notice waiter re-checks is the count's
+                // SeqCst `fetch_add` (see `wait.rs`).
+                log.noticed.notify();
+            }
+            std::panic::resume_unwind(panic);
+        }
+        read.map_err(recv_error)
     }
 
     /// Takes up to `max` available items without blocking, appending them to
@@ -646,8 +679,7 @@ impl<T: Send + Sync + 'static> Consumer<T> {
         // Cursors left below `head` are caught up lazily (see `log/mod.rs`):
         // count what this group has missed so far first.
         self.shared.log.catch_up(&self.group);
-        let (expired, evicted) = self.group.missed();
-        Missed { expired, evicted }
+        missed_of(&self.group)
     }
 
     /// The channel of notices for this consumer (group): one each time its
@@ -669,6 +701,7 @@ impl<T: Send + Sync + 'static> Consumer<T> {
     /// let n = notices.try_recv().unwrap();
     /// assert_eq!((n.expired, n.evicted), (1, 0));
     /// ```
+    #[must_use]
     pub fn notifications(&self) -> Notifications<T> {
         Notifications {
             shared: self.shared.clone(),
@@ -733,7 +766,11 @@ impl<T: Send + Sync + 'static> fmt::Debug for Consumer<T> {
             // `missed()` may wait for a move in flight; `Debug` never waits.
             .field("missed", &{
                 let (expired, evicted) = self.group.missed_now();
-                Missed { expired, evicted }
+                Missed {
+                    expired,
+                    evicted,
+                    abandoned: self.group.abandoned(),
+                }
             })
             .finish()
     }
@@ -744,28 +781,57 @@ impl<T: Send + Sync + 'static> fmt::Debug for Consumer<T> {
 /// # Examples
 ///
 /// ```
-/// let m = chunkq::Missed { expired: 2, evicted: 3 };
+/// let mut m = chunkq::Missed::default();
+/// m.expired = 2;
+/// m.evicted = 3;
 /// assert_eq!(m.total(), 5);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct Missed {
     /// Items whose TTL ran out before this consumer read them.
     pub expired: u64,
     /// Items evicted (`Overflow::DropOldest`) before this consumer read them.
     pub evicted: u64,
+    /// Items a [`Consumer::read`] claimed for this consumer and never lent
+    /// to its closure, because the closure panicked on an earlier one.
+    /// (Serialized only when not 0, so the serialized form of the other
+    /// causes is what it was before this field existed.)
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "crate::consumer::is_zero")
+    )]
+    pub abandoned: u64,
 }
 
 impl Missed {
-    /// `expired + evicted`.
+    /// `expired + evicted + abandoned`.
     ///
     /// # Examples
     ///
     /// ```
     /// assert_eq!(chunkq::Missed::default().total(), 0);
     /// ```
+    #[must_use]
     pub fn total(&self) -> u64 {
-        self.expired + self.evicted
+        self.expired + self.evicted + self.abandoned
+    }
+}
+
+/// Whether a count is 0 (serde's `skip_serializing_if`).
+#[cfg(feature = "serde")]
+pub(crate) fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// A group's running miss totals, by cause (after the caller's catch-up).
+pub(crate) fn missed_of<T>(group: &Group<T>) -> Missed {
+    let (expired, evicted) = group.missed();
+    Missed {
+        expired,
+        evicted,
+        abandoned: group.abandoned(),
     }
 }
 
@@ -775,31 +841,55 @@ impl Missed {
 /// # Examples
 ///
 /// ```
-/// let n = chunkq::Notice { expired: 1, evicted: 0, at: std::time::SystemTime::now() };
+/// let mut n = chunkq::Notice::default();
+/// n.expired = 1;
 /// assert_eq!(n.total(), 1);
+/// assert_eq!(n.at, std::time::UNIX_EPOCH);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct Notice {
     /// Items that expired unread since the previous notice.
     pub expired: u64,
     /// Items evicted unread since the previous notice.
     pub evicted: u64,
+    /// Items abandoned since the previous notice (see
+    /// [`Missed::abandoned`]; serialized only when not 0).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "crate::consumer::is_zero")
+    )]
+    pub abandoned: u64,
     /// When the latest of them was counted.
     pub at: SystemTime,
 }
 
+impl Default for Notice {
+    /// No item, at the Unix epoch.
+    fn default() -> Self {
+        Self {
+            expired: 0,
+            evicted: 0,
+            abandoned: 0,
+            at: SystemTime::UNIX_EPOCH,
+        }
+    }
+}
+
 impl Notice {
-    /// `expired + evicted`.
+    /// `expired + evicted + abandoned`.
     ///
     /// # Examples
     ///
     /// ```
-    /// let n = chunkq::Notice { expired: 1, evicted: 2, at: std::time::UNIX_EPOCH };
+    /// let mut n = chunkq::Notice::default();
+    /// (n.expired, n.evicted) = (1, 2);
     /// assert_eq!(n.total(), 3);
     /// ```
+    #[must_use]
     pub fn total(&self) -> u64 {
-        self.expired + self.evicted
+        self.expired + self.evicted + self.abandoned
     }
 }
 
@@ -845,12 +935,14 @@ impl<T: Send + Sync + 'static> Notifications<T> {
         // below `head` are caught up lazily, see `log/mod.rs`).
         self.shared.log.catch_up(&self.group);
         let (expired, evicted, at) = self.group.take_pending();
-        if expired == 0 && evicted == 0 {
+        let abandoned = self.group.take_pending_abandoned();
+        if expired == 0 && evicted == 0 && abandoned == 0 {
             return None;
         }
         Some(Notice {
             expired,
             evicted,
+            abandoned,
             at: crate::clock::to_system_time(at),
         })
     }
@@ -888,7 +980,11 @@ impl<T: Send + Sync + 'static> Notifications<T> {
             // handle's `fetch_sub`, each followed by a notify of the log's
             // `noticed` signal.
             let log = &self.shared.log;
-            let pending = || self.group.has_pending() || self.group.cursor() < log.head_seq();
+            let pending = || {
+                self.group.has_pending()
+                    || self.group.has_pending_abandoned()
+                    || self.group.cursor() < log.head_seq()
+            };
             let over = || self.shared.log.is_closed() || self.group.handles() == 0;
             if !log.noticed.wait_until(|| pending() || over(), deadline) || (over() && !pending()) {
                 return self.try_recv();

@@ -50,7 +50,9 @@
 //! For every consumer group, each item pushed after it subscribed is either
 //! delivered to exactly one member exactly once, or counted exactly once in
 //! [`Consumer::missed`] as `expired` or `evicted`: never both, never neither,
-//! whatever the interleaving. Items released because every consumer had
+//! whatever the interleaving. (A third cause, `abandoned`, counts the items a
+//! [`Consumer::read`] claimed and never lent to its closure because the
+//! closure panicked.) Items released because every consumer had
 //! read them are not missed by anyone. A consumer that subscribes while items
 //! are being released starts after them.
 //!
@@ -124,7 +126,8 @@
 //!   `chunkq_groups`, `chunkq_group_lag`, `chunkq_group_members`; counters
 //!   `chunkq_pushed_total`, `chunkq_refused_total`, `chunkq_released_total`,
 //!   `chunkq_expired_total`, `chunkq_evicted_total` and
-//!   `chunkq_group_missed_total` with `cause` = `expired` / `evicted`; labels
+//!   `chunkq_group_missed_total` with `cause` = `expired` / `evicted` /
+//!   `abandoned`; labels
 //!   `queue` and, per group, `group`), and the sweeper thread reports after
 //!   every sweep.
 //!
@@ -214,9 +217,17 @@
 //! ]);
 //!
 //! // Missed counts and notices serialize too (for metrics, say).
-//! let m = Missed { expired: 2, evicted: 1 };
+//! // (`abandoned` is written only when it is not 0.)
+//! let mut m = Missed::default();
+//! (m.expired, m.evicted) = (2, 1);
 //! assert_eq!(serde_json::to_string(&m).unwrap(), r#"{"expired":2,"evicted":1}"#);
-//! let n = Notice { expired: 0, evicted: 1, at: std::time::UNIX_EPOCH };
+//! m.abandoned = 3;
+//! assert_eq!(
+//!     serde_json::to_string(&m).unwrap(),
+//!     r#"{"expired":2,"evicted":1,"abandoned":3}"#,
+//! );
+//! let mut n = Notice::default();
+//! n.evicted = 1;
 //! assert_eq!(
 //!     serde_json::to_string(&n).unwrap(),
 //!     r#"{"expired":0,"evicted":1,"at":{"secs_since_epoch":0,"nanos_since_epoch":0}}"#,

@@ -15,13 +15,13 @@
 //! | `chunkq_oldest_age_seconds` | gauge | age of the oldest retained item (0 when empty) |
 //! | `chunkq_groups` | gauge | registered consumer groups |
 //! | `chunkq_pushed_total` | counter | items pushed |
-//! | `chunkq_refused_total` | counter | pushes refused as `Full` |
+//! | `chunkq_refused_total` | counter | pushes refused as `Full` or `TooLarge` |
 //! | `chunkq_released_total` | counter | items released after every group read them |
 //! | `chunkq_expired_total` | counter | items removed by expiry |
 //! | `chunkq_evicted_total` | counter | items removed by eviction |
 //! | `chunkq_group_lag` | gauge | items a group has not read yet |
 //! | `chunkq_group_members` | gauge | handles of a group |
-//! | `chunkq_group_missed_total` | counter, label `cause` = `expired` / `evicted` | items a group missed |
+//! | `chunkq_group_missed_total` | counter, label `cause` = `expired` / `evicted` / `abandoned` | items a group missed |
 
 use crate::stats::Stats;
 
@@ -56,7 +56,11 @@ pub(crate) fn report(stats: &Stats) {
         let labels = [("queue", queue.clone()), ("group", group.clone())];
         metrics::gauge!("chunkq_group_lag", &labels).set(g.lag as f64);
         metrics::gauge!("chunkq_group_members", &labels).set(g.members as f64);
-        for (cause, value) in [("expired", g.missed.expired), ("evicted", g.missed.evicted)] {
+        for (cause, value) in [
+            ("expired", g.missed.expired),
+            ("evicted", g.missed.evicted),
+            ("abandoned", g.missed.abandoned),
+        ] {
             metrics::counter!(
                 "chunkq_group_missed_total",
                 "queue" => queue.clone(),

@@ -54,8 +54,9 @@ pub struct Stats {
     pub oldest_age: Option<Duration>,
     /// Items pushed since creation (forwarded and enveloped ones included).
     pub pushed: u64,
-    /// Pushes refused with [`crate::PushError::Full`] (`Reject`, or an item
-    /// larger than the budget); refusals of a closed queue are not counted.
+    /// Pushes refused with [`crate::PushError::Full`] (`Reject`) or
+    /// [`crate::PushError::TooLarge`] (an item larger than the budget);
+    /// refusals of a closed queue are not counted.
     pub refused: u64,
     /// Items removed because every registered group had read them:
     /// nobody's loss.
@@ -105,12 +106,11 @@ pub(crate) fn snapshot<T: Send + Sync + 'static>(engine: &Engine<T>) -> Stats {
             .iter()
             .map(|g| {
                 log.catch_up(g);
-                let (expired, evicted) = g.missed();
                 GroupStats {
                     id: g.id(),
                     members: g.handles(),
                     lag: log.lag(g),
-                    missed: Missed { expired, evicted },
+                    missed: crate::consumer::missed_of(g),
                 }
             })
             .collect()
