@@ -654,6 +654,18 @@ impl<T> Held<T> {
     }
 }
 
+impl<T> Clone for Held<T> {
+    /// One more counted reference to the same slot (`Arc::clone`'s rule).
+    #[inline]
+    fn clone(&self) -> Self {
+        // SAFETY: we hold a count of the slot, so the slot and its chunk are
+        // alive and the count is at least 1, which is all `acquire` needs
+        // (the item stays alive while any count is held, whether the log's
+        // is released or not).
+        unsafe { Held::acquire(self.chunk.as_ref(), self.slot.as_ref()) }
+    }
+}
+
 impl<T> Drop for Held<T> {
     #[inline]
     fn drop(&mut self) {
