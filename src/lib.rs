@@ -18,6 +18,10 @@
 //!   sequence number and an event history that grows when it is
 //!   [forwarded](Queue::forward) to another queue.
 //!
+//! Payloads are `Send + Sync`: readers share an item rather than move it
+//! out (see [`Queue`], "Why `T: Sync`", for a work queue of
+//! `Box<dyn FnOnce() + Send>`).
+//!
 //! `push` and `try_recv` take no lock on their own path (waking a parked
 //! receiver does; see "Waiting"): a push is a CAS on the memory counter,
 //! a `fetch_add` on the tail and a `Release` store; a read is a CAS on the
@@ -121,7 +125,8 @@
 //!   [`Delivery::to_envelope`], serialize, send, deserialize,
 //!   [`Queue::push_envelope`].
 //! - `metrics`: `Queue::report_metrics` reports [`Queue::stats`] through the
-//!   `metrics` facade (gauges `chunkq_len`, `chunkq_memory_used_bytes`,
+//!   `metrics` facade (gauges `chunkq_len`, `chunkq_retained`,
+//!   `chunkq_memory_used_bytes`,
 //!   `chunkq_memory_limit_bytes`, `chunkq_oldest_age_seconds`,
 //!   `chunkq_groups`, `chunkq_group_lag`, `chunkq_group_members`; counters
 //!   `chunkq_pushed_total`, `chunkq_refused_total`, `chunkq_released_total`,

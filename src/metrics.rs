@@ -9,7 +9,8 @@
 //!
 //! | metric | kind | what |
 //! |---|---|---|
-//! | `chunkq_len` | gauge | retained items |
+//! | `chunkq_len` | gauge | items some group has not read yet |
+//! | `chunkq_retained` | gauge | retained items, read or not |
 //! | `chunkq_memory_used_bytes` | gauge | accounted bytes in use |
 //! | `chunkq_memory_limit_bytes` | gauge | the budget |
 //! | `chunkq_oldest_age_seconds` | gauge | age of the oldest retained item (0 when empty) |
@@ -30,6 +31,7 @@ pub(crate) fn report(stats: &Stats) {
     let queue = stats.name.clone();
     let gauges = [
         ("chunkq_len", stats.len as f64),
+        ("chunkq_retained", stats.retained as f64),
         ("chunkq_memory_used_bytes", stats.memory_used as f64),
         ("chunkq_memory_limit_bytes", stats.memory_limit as f64),
         (

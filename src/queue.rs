@@ -63,6 +63,37 @@ pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 /// producer.join().unwrap();
 /// assert_eq!(c.recv().unwrap().payload(), "hello");
 /// ```
+///
+/// # Why `T: Sync`
+/// An item is not moved to its reader: it stays in the queue, and every
+/// consumer group that reads it gets a [`Delivery`], a counted reference to
+/// the same item. Several groups, on several threads, can hold references
+/// to one payload at the same moment, so the payload must be shareable
+/// between threads (`Sync`); and it is dropped by whichever thread lets go
+/// of it last (`Send`).
+///
+/// A work queue of jobs that are `Send` but not `Sync`, such as
+/// `Box<dyn FnOnce() + Send>`, wraps each job in a `Mutex` (which is `Sync`
+/// for any `Send` content) and takes it out once:
+///
+/// ```
+/// use chunkq::Queue;
+/// use std::sync::Mutex;
+///
+/// type Job = Mutex<Option<Box<dyn FnOnce() -> u32 + Send>>>;
+/// let q: Queue<Job> = Queue::builder("jobs").sizer(|_| 0).build().unwrap();
+/// let workers = q.subscribe();
+/// q.push(Mutex::new(Some(Box::new(|| 6 * 7)))).unwrap();
+/// let d = workers.try_recv().unwrap();
+/// let job = d.payload().lock().unwrap().take().expect("run once");
+/// assert_eq!(job(), 42);
+/// ```
+///
+/// (Calling an `FnOnce` takes it by value, and a delivery only lends the
+/// payload: the `Option` lets the one worker that runs the job take it.)
+/// With one reader group and no need for retention, TTL or broadcast, a
+/// channel that moves each value to its one receiver (crossbeam-channel,
+/// flume) asks for `Send` only.
 pub struct Queue<T: Send + Sync + 'static> {
     /// This handle's counted reference to the chunk it last pushed into,
     /// so that `push` within that chunk pins no epoch guard (its own:
@@ -222,8 +253,9 @@ impl<T: Send + Sync + 'static> fmt::Debug for Queue<T> {
         f.debug_struct("Queue")
             .field("name", &self.name())
             .field("id", &self.id())
-            // `len()` may wait for a `close` in flight; `Debug` never waits.
-            .field("len", &{
+            // `retained()` may wait for a `close` in flight; `Debug` never
+            // waits.
+            .field("retained", &{
                 let log = &self.shared().log;
                 log.tail_now().saturating_sub(log.head_seq())
             })
@@ -598,34 +630,87 @@ impl<T: Send + Sync + 'static> Queue<T> {
         Consumer::new(self.shared().clone(), start)
     }
 
-    /// Retained items: pushed and not yet expired, evicted, or released
-    /// after every consumer read them. (Items read by every consumer are
-    /// released a chunk at a time, when a consumer leaves a chunk, when the
-    /// budget is full, or on a sweep; until then they still count here.)
+    /// Items some consumer group has not read yet (tokio's `len`): from the
+    /// slowest group's cursor to the newest item, counting only retained
+    /// items (an item that expired or was evicted unread is missed, not
+    /// queued). With no group subscribed, every retained item counts: it
+    /// is kept for a subscriber that may come. A push in flight counts.
+    ///
+    /// Items every group has read are not counted, even while they are
+    /// still retained (they are released a chunk at a time: when a consumer
+    /// leaves a chunk, when the budget is full, or on a sweep); see
+    /// [`Queue::retained`] for those.
     ///
     /// # Examples
     ///
     /// ```
     /// let q: chunkq::Queue<u8> = chunkq::Queue::new("a");
-    /// q.push(1).unwrap();
-    /// q.push(2).unwrap();
-    /// assert_eq!(q.len(), 2);
+    /// q.push_batch([1, 2, 3]).unwrap(); // nobody subscribed: kept
+    /// assert_eq!(q.len(), 3);
+    /// let (fast, slow) = (q.subscribe(), q.subscribe());
+    /// while fast.try_recv().is_ok() {}
+    /// assert_eq!(q.len(), 3); // `slow` has read nothing
+    /// while slow.try_recv().is_ok() {}
+    /// assert_eq!(q.len(), 0); // read by every group...
+    /// assert_eq!(q.retained(), 3); // ...and not released yet
     /// ```
     pub fn len(&self) -> usize {
-        // Saturates where `usize` is narrower than the sequence numbers.
-        usize::try_from(self.shared().log.len()).unwrap_or(usize::MAX)
+        crate::stats::unread(&self.shared().log)
     }
 
-    /// Whether no item is retained.
+    /// Whether no consumer group has anything left to read ([`Queue::len`]
+    /// is 0).
     ///
     /// # Examples
     ///
     /// ```
     /// let q: chunkq::Queue<u8> = chunkq::Queue::new("a");
     /// assert!(q.is_empty());
+    /// let c = q.subscribe();
+    /// q.push(1).unwrap();
+    /// assert!(!q.is_empty());
+    /// c.try_recv().unwrap();
+    /// assert!(q.is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Retained items: pushed and not yet expired, evicted, or released
+    /// after every consumer read them, whether read already or not. (Items
+    /// read by every consumer are released a chunk at a time, when a
+    /// consumer leaves a chunk, when the budget is full, or on a sweep;
+    /// until then they still count here.) What [`Queue::memory_used`]
+    /// accounts for.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: chunkq::Queue<u8> = chunkq::Queue::new("a");
+    /// let c = q.subscribe();
+    /// q.push(1).unwrap();
+    /// q.push(2).unwrap();
+    /// c.try_recv().unwrap();
+    /// assert_eq!((q.retained(), q.len()), (2, 1));
+    /// ```
+    pub fn retained(&self) -> usize {
+        // Saturates where `usize` is narrower than the sequence numbers.
+        usize::try_from(self.shared().log.len()).unwrap_or(usize::MAX)
+    }
+
+    /// The overflow policy this queue was built with
+    /// ([`Builder::overflow`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chunkq::{Overflow, Queue};
+    /// let q: Queue<u8> = Queue::builder("a").overflow(Overflow::DropOldest).build().unwrap();
+    /// assert_eq!(q.overflow(), Overflow::DropOldest);
+    /// assert_eq!(Queue::<u8>::new("b").overflow(), Overflow::Reject);
+    /// ```
+    pub fn overflow(&self) -> Overflow {
+        self.shared().overflow
     }
 
     /// Registered consumer groups (independent cursors; clones of one

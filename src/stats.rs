@@ -5,7 +5,8 @@
 
 use crate::consumer::Missed;
 use crate::engine::Engine;
-use crate::group::Cause;
+use crate::group::{Cause, JOINING};
+use crate::log::Log;
 use crate::sync::epoch;
 use std::time::Duration;
 use uuid::Uuid;
@@ -14,10 +15,10 @@ use uuid::Uuid;
 /// each consumer group stands ([`crate::Queue::stats`]).
 ///
 /// The counters run from the queue's creation: every pushed item is, at any
-/// moment, still retained (`len`) or removed once, as `released` (every
-/// group had read it), `expired` or `evicted`; so
-/// `pushed == len + released + expired + evicted` when no push or removal
-/// is in flight.
+/// moment, still retained (`retained`) or removed once, as `released`
+/// (every group had read it), `expired` or `evicted`; so
+/// `pushed == retained + released + expired + evicted` when no push or
+/// removal is in flight.
 ///
 /// # Examples
 ///
@@ -32,8 +33,8 @@ use uuid::Uuid;
 /// q.push(4).unwrap();
 /// q.expire_now();
 /// let s = q.stats();
-/// assert_eq!((s.pushed, s.len, s.expired), (4, 1, 3));
-/// assert_eq!(s.pushed, s.len as u64 + s.released + s.expired + s.evicted);
+/// assert_eq!((s.pushed, s.retained, s.len, s.expired), (4, 1, 1, 3));
+/// assert_eq!(s.pushed, s.retained as u64 + s.released + s.expired + s.evicted);
 /// assert_eq!(s.groups[0].missed.expired, 3);
 /// assert_eq!(s.oldest_age, Some(Duration::ZERO)); // the manual clock stands still
 /// ```
@@ -43,8 +44,10 @@ use uuid::Uuid;
 pub struct Stats {
     /// The queue's name.
     pub name: String,
-    /// Retained items ([`crate::Queue::len`]).
+    /// Items some group has not read yet ([`crate::Queue::len`]).
     pub len: usize,
+    /// Retained items, read or not ([`crate::Queue::retained`]).
+    pub retained: usize,
     /// Accounted bytes in use ([`crate::Queue::memory_used`]).
     pub memory_used: usize,
     /// The budget ([`crate::Queue::memory_limit`]).
@@ -95,6 +98,29 @@ pub struct GroupStats {
     pub missed: Missed,
 }
 
+/// Items some group has not read yet ([`crate::Queue::len`]); every
+/// retained item when no group is registered.
+pub(crate) fn unread<T: Send + Sync + 'static>(log: &Log<T>) -> usize {
+    let guard = epoch::pin();
+    // SeqCst (each load): the registry and the cursors first, then `head`,
+    // then `tail`; all only grow, so the result held at some instant between
+    // the loads, or is smaller.
+    let slowest = log
+        .registry
+        .load(&guard)
+        .iter()
+        .map(|g| g.cursor())
+        // A group still joining starts at `head` or later: `head` (below)
+        // bounds it.
+        .map(|c| if c & JOINING != 0 { 0 } else { c })
+        .min();
+    let h = log.head_seq();
+    let (t, _) = log.tail_seq();
+    let from = slowest.map_or(h, |c| c.max(h));
+    // Saturates where `usize` is narrower than the sequence numbers.
+    usize::try_from(t.saturating_sub(from)).unwrap_or(usize::MAX)
+}
+
 /// Takes the snapshot (see [`crate::Queue::stats`]).
 pub(crate) fn snapshot<T: Send + Sync + 'static>(engine: &Engine<T>) -> Stats {
     let log = &engine.log;
@@ -117,7 +143,8 @@ pub(crate) fn snapshot<T: Send + Sync + 'static>(engine: &Engine<T>) -> Stats {
     };
     Stats {
         name: log.name.to_string(),
-        len: usize::try_from(log.len()).unwrap_or(usize::MAX),
+        len: unread(log),
+        retained: usize::try_from(log.len()).unwrap_or(usize::MAX),
         memory_used: log.used(),
         memory_limit: log.limit,
         oldest_age: log

@@ -74,7 +74,7 @@ fn smallest_valid_settings_build() {
         .build()
         .unwrap();
     // A 1-byte budget holds nothing: every push is refused, none panics.
-    assert!(q.push(1).unwrap_err().is_full());
+    assert!(q.push(1).unwrap_err().is_too_large());
     let q: Queue<u8> = Queue::builder("no-sweeper")
         .sweep_interval(None)
         .build()

@@ -69,7 +69,9 @@ fn the_report_matches_the_stats() {
     let m = recorded(&q);
     let queue = labels(&[("queue", "metered")]);
     let get = |name: &str| &m[&(name.to_string(), queue.clone())];
-    assert_eq!(gauge(get("chunkq_len")), 3.0);
+    // Three retained, two of them unread by the only group.
+    assert_eq!(gauge(get("chunkq_len")), 2.0);
+    assert_eq!(gauge(get("chunkq_retained")), 3.0);
     assert_eq!(
         gauge(get("chunkq_memory_used_bytes")),
         q.memory_used() as f64

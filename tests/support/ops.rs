@@ -1160,7 +1160,18 @@ impl Lane {
         let name = self.name;
         let q = self.q.as_ref().unwrap();
         let m = &mut self.m;
-        assert_eq!(q.len() as u64, m.tail - m.head, "{name}: len");
+        assert_eq!(q.retained() as u64, m.tail - m.head, "{name}: retained");
+        // `len`: what the slowest registered group has not read (a cursor
+        // left below `head` counts from `head`); everything retained when
+        // no group is registered.
+        let from = m
+            .registered()
+            .map(|g| g.cursor.max(m.head))
+            .min()
+            .unwrap_or(m.head);
+        // (A `Start::Seq` past `tail` puts a cursor ahead of it.)
+        assert_eq!(q.len() as u64, m.tail.saturating_sub(from), "{name}: len");
+        assert_eq!(q.is_empty(), m.tail <= from, "{name}: is_empty");
         assert_eq!(q.memory_used(), m.used, "{name}: memory_used");
         assert!(
             q.memory_used() <= q.memory_limit(),
@@ -1228,7 +1239,7 @@ impl Lane {
         }
         self.check();
         self.push(env, 0); // refused: closed (or too big)
-        assert_eq!(self.m.tail, self.queue().len() as u64 + self.m.head);
+        assert_eq!(self.m.tail, self.queue().retained() as u64 + self.m.head);
         for item in &self.m.items {
             assert_eq!(
                 env.drops.count(item.token),
