@@ -1,6 +1,6 @@
-//! The consumer side: [`Consumer`] (a cursor into the log; clones share it),
-//! the running [`Missed`] totals, and the [`Notifications`] channel of
-//! [`Notice`]s.
+//! The consumer side: [`Consumer`] (a cursor into the log; clones share it)
+//! and the running [`Missed`] totals. Its channel of notices is in
+//! `notice.rs`.
 //!
 //! A consumer reads with one CAS on its group's cursor per item (see
 //! `group.rs`); blocking receives park on the queue's eventcount
@@ -12,11 +12,16 @@ use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
 use crate::group::{Group, Start};
 use crate::lease::Lease;
 use crate::log::Nothing;
+use crate::notice::Notifications;
 use crate::sync::Arc;
 #[cfg(feature = "async")]
 use crate::wait::{AsyncWait, Next};
 use std::fmt;
-use std::time::{Duration, Instant, SystemTime};
+
+mod gaps;
+
+pub use gaps::Received;
+use std::time::{Duration, Instant};
 #[cfg(feature = "async")]
 use std::{
     future::Future,
@@ -68,6 +73,17 @@ pub struct Consumer<T: Send + Sync + 'static> {
     /// that `try_recv` within that chunk pins no epoch guard (its own:
     /// clones start without one; see `lease.rs`).
     lease: Lease<T>,
+    /// What every handle of the group shares beyond the engine's group
+    /// state: the in-band gap baseline.
+    member: std::sync::Arc<Member>,
+}
+
+/// What the handles of one group share beyond its `Group`: the baseline of
+/// the gaps reported in band (`gaps.rs`).
+#[derive(Default)]
+pub(crate) struct Member {
+    /// Misses reported in band so far.
+    reported: gaps::Reported,
 }
 
 /// How a consumer's blocking receives (`recv`, `recv_timeout`,
@@ -114,6 +130,7 @@ impl<T: Send + Sync + 'static> Consumer<T> {
             group,
             wait: Wait::Park,
             lease: Lease::new(),
+            member: Default::default(),
         }
     }
 
@@ -273,7 +290,7 @@ impl<T: Send + Sync + 'static> Consumer<T> {
     /// The items are claimed before `f` sees them. If `f` panics, the panic
     /// goes on to the caller once the claimed items `f` did not see are
     /// counted as missed by this group, as [`Missed::abandoned`] (in
-    /// [`Consumer::missed`], the [`Notice`]s and [`crate::Queue::stats`]):
+    /// [`Consumer::missed`], the [`crate::Notice`]s and [`crate::Queue::stats`]):
     /// nothing is served again, and nothing vanishes uncounted. The item
     /// `f` panicked on counts as read (`f` saw it). While `f` runs, the
     /// thread holds an epoch guard,
@@ -313,16 +330,13 @@ impl<T: Send + Sync + 'static> Consumer<T> {
             }
             // AssertUnwindSafe: the panic is resumed below, so the caller
             // sees it as if it had not been caught.
-            if let Err(panic) =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(item)))
-            {
+            if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(item))) {
                 panicked = Some(panic);
             }
         });
         if let Some(panic) = panicked {
             if abandoned > 0 {
-                self.group
-                    .count_abandoned(abandoned, log.clock.now_nanos());
+                self.group.count_abandoned(abandoned, log.clock.now_nanos());
                 // The change a notice waiter re-checks is the count's
                 // SeqCst `fetch_add` (see `wait.rs`).
                 log.noticed.notify();
@@ -702,11 +716,8 @@ impl<T: Send + Sync + 'static> Consumer<T> {
     /// assert_eq!((n.expired, n.evicted), (1, 0));
     /// ```
     #[must_use]
-    pub fn notifications(&self) -> Notifications<T> {
-        Notifications {
-            shared: self.shared.clone(),
-            group: self.group.clone(),
-        }
+    pub fn notifications(&self) -> Notifications {
+        Notifications::new(self.shared.clone(), self.group.clone())
     }
 }
 
@@ -734,6 +745,7 @@ impl<T: Send + Sync + 'static> Clone for Consumer<T> {
             group: self.group.clone(),
             wait: self.wait,
             lease: Lease::new(),
+            member: self.member.clone(),
         }
     }
 }
@@ -835,257 +847,6 @@ pub(crate) fn missed_of<T>(group: &Group<T>) -> Missed {
     }
 }
 
-/// One notice: items a consumer will never read, by cause, and when the
-/// latest of them was counted.
-///
-/// # Examples
-///
-/// ```
-/// let mut n = chunkq::Notice::default();
-/// n.expired = 1;
-/// assert_eq!(n.total(), 1);
-/// assert_eq!(n.at, std::time::UNIX_EPOCH);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[non_exhaustive]
-pub struct Notice {
-    /// Items that expired unread since the previous notice.
-    pub expired: u64,
-    /// Items evicted unread since the previous notice.
-    pub evicted: u64,
-    /// Items abandoned since the previous notice (see
-    /// [`Missed::abandoned`]; serialized only when not 0).
-    #[cfg_attr(
-        feature = "serde",
-        serde(default, skip_serializing_if = "crate::consumer::is_zero")
-    )]
-    pub abandoned: u64,
-    /// When the latest of them was counted.
-    pub at: SystemTime,
-}
-
-impl Default for Notice {
-    /// No item, at the Unix epoch.
-    fn default() -> Self {
-        Self {
-            expired: 0,
-            evicted: 0,
-            abandoned: 0,
-            at: SystemTime::UNIX_EPOCH,
-        }
-    }
-}
-
-impl Notice {
-    /// `expired + evicted + abandoned`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let mut n = chunkq::Notice::default();
-    /// (n.expired, n.evicted) = (1, 2);
-    /// assert_eq!(n.total(), 3);
-    /// ```
-    #[must_use]
-    pub fn total(&self) -> u64 {
-        self.expired + self.evicted + self.abandoned
-    }
-}
-
-/// The receiving end of a consumer's notices (see
-/// [`Consumer::notifications`]).
-///
-/// Notices nobody has received yet coalesce into one: a consumer that never
-/// looks at its notices costs two counters, never a growing buffer. So the
-/// number of notices depends on how often they are received, but their sum is
-/// exact, and equals the growth of [`Consumer::missed`].
-///
-/// # Examples
-///
-/// ```
-/// use chunkq::{Overflow, Queue};
-/// let q: Queue<u64> = Queue::builder("a").memory_limit(600).overflow(Overflow::DropOldest).build().unwrap();
-/// let c = q.subscribe();
-/// let notices = c.notifications();
-/// for i in 0..50 { q.push(i).unwrap(); }
-/// let evicted: u64 = notices.try_iter().map(|n| n.evicted).sum();
-/// assert_eq!(evicted, c.missed().evicted);
-/// ```
-pub struct Notifications<T: Send + Sync + 'static> {
-    /// The queue's shared state: `recv_timeout` stops waiting when it
-    /// closes.
-    shared: Arc<Engine<T>>,
-    /// The group whose misses are reported.
-    group: Arc<Group<T>>,
-}
-
-impl<T: Send + Sync + 'static> Notifications<T> {
-    /// Takes the pending notice, if any, without blocking.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let q: chunkq::Queue<u8> = chunkq::Queue::new("a");
-    /// let c = q.subscribe();
-    /// assert!(c.notifications().try_recv().is_none());
-    /// ```
-    pub fn try_recv(&self) -> Option<Notice> {
-        // Count what removals passed since the group last looked (cursors
-        // below `head` are caught up lazily, see `log/mod.rs`).
-        self.shared.log.catch_up(&self.group);
-        let (expired, evicted, at) = self.group.take_pending();
-        let abandoned = self.group.take_pending_abandoned();
-        if expired == 0 && evicted == 0 && abandoned == 0 {
-            return None;
-        }
-        Some(Notice {
-            expired,
-            evicted,
-            abandoned,
-            at: crate::clock::to_system_time(at),
-        })
-    }
-
-    /// Waits up to `timeout` for a notice. Returns `None` when the timeout
-    /// passes, and earlier, as soon as no notice is pending and the queue
-    /// is closed ([`crate::Queue::close`], or every `Queue` handle dropped)
-    /// or every [`Consumer`] handle of this group dropped: a thread blocked
-    /// here wakes up then. (Items retained in a closed queue still expire,
-    /// so a later call may still find a notice.)
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let q: chunkq::Queue<u8> = chunkq::Queue::new("a");
-    /// let c = q.subscribe();
-    /// let notices = c.notifications();
-    /// assert!(notices.recv_timeout(Duration::from_millis(1)).is_none());
-    /// // Closing wakes a blocked receiver at once.
-    /// let waiter = std::thread::spawn(move || notices.recv_timeout(Duration::from_secs(3600)));
-    /// q.close();
-    /// assert!(waiter.join().unwrap().is_none());
-    /// ```
-    pub fn recv_timeout(&self, timeout: Duration) -> Option<Notice> {
-        let deadline = Instant::now().checked_add(timeout);
-        loop {
-            if let Some(n) = self.try_recv() {
-                return Some(n);
-            }
-            // SeqCst loads: the eventcount's re-check (see `wait.rs`); the
-            // changes are `count_missed`'s `fetch_add`, a removal's `head`
-            // CAS (which may leave this group's cursor below `head`: misses
-            // not counted yet), `close`'s `fetch_or` and the last consumer
-            // handle's `fetch_sub`, each followed by a notify of the log's
-            // `noticed` signal.
-            let log = &self.shared.log;
-            let pending = || {
-                self.group.has_pending()
-                    || self.group.has_pending_abandoned()
-                    || self.group.cursor() < log.head_seq()
-            };
-            let over = || self.shared.log.is_closed() || self.group.handles() == 0;
-            if !log.noticed.wait_until(|| pending() || over(), deadline) || (over() && !pending()) {
-                return self.try_recv();
-            }
-        }
-    }
-
-    /// An iterator over the pending notices (at most one, since pending
-    /// notices coalesce, unless more arrive while iterating).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let q: chunkq::Queue<u8> = chunkq::Queue::new("a");
-    /// let c = q.subscribe();
-    /// assert_eq!(c.notifications().try_iter().count(), 0);
-    /// ```
-    pub fn try_iter(&self) -> impl Iterator<Item = Notice> + '_ {
-        std::iter::from_fn(|| self.try_recv())
-    }
-
-    /// One try of a wait for a notice, as in `recv_timeout`: a notice, or
-    /// `None` once nothing is pending and the queue is closed or every
-    /// consumer handle of the group dropped; else wait for `noticed`.
-    #[cfg(feature = "async")]
-    fn try_notice_step(&self) -> Result<Option<Notice>, Next> {
-        if let Some(n) = self.try_recv() {
-            return Ok(Some(n));
-        }
-        if self.shared.log.is_closed() || self.group.handles() == 0 {
-            // One more look: a notice counted just before the end.
-            return Ok(self.try_recv());
-        }
-        Err(Next::Wait)
-    }
-
-    /// Waits (asynchronously) for a notice: the async
-    /// [`Notifications::recv_timeout`] without a timeout (put it in a
-    /// `select!` with a timer for one). `None` as soon as no notice is
-    /// pending and the queue is closed or every [`Consumer`] handle of this
-    /// group dropped. Cancel-safe: a notice is taken only in the poll that
-    /// returns it.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # futures_executor::block_on(async {
-    /// use chunkq::{Overflow, Queue};
-    /// let q: Queue<u64> = Queue::builder("a").memory_limit(600).overflow(Overflow::DropOldest).build().unwrap();
-    /// let c = q.subscribe();
-    /// let notices = c.notifications();
-    /// for i in 0..20 { q.push(i).unwrap(); } // evicts unread items
-    /// let n = notices.recv_async().await.unwrap();
-    /// assert_eq!(n.evicted, c.missed().evicted);
-    /// q.close();
-    /// assert!(notices.recv_async().await.is_none());
-    /// # });
-    /// ```
-    #[cfg(feature = "async")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
-    pub fn recv_async(&self) -> impl std::future::Future<Output = Option<Notice>> + Send + '_ {
-        NoticeAsync {
-            notifications: self,
-            wait: AsyncWait::new(),
-        }
-    }
-
-    /// These notifications as a [`Stream`](futures_core::Stream) of
-    /// [`Notice`]s, which ends when [`Notifications::recv_async`] would
-    /// return `None`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # futures_executor::block_on(async {
-    /// use chunkq::{Overflow, Queue};
-    /// use futures_core::Stream;
-    /// use std::pin::pin;
-    ///
-    /// let q: Queue<u64> = Queue::builder("a").memory_limit(600).overflow(Overflow::DropOldest).build().unwrap();
-    /// let c = q.subscribe();
-    /// let mut notices = pin!(c.notifications().into_stream());
-    /// for i in 0..20 { q.push(i).unwrap(); }
-    /// q.close();
-    /// let mut evicted = 0;
-    /// while let Some(n) = std::future::poll_fn(|cx| notices.as_mut().poll_next(cx)).await {
-    ///     evicted += n.evicted;
-    /// }
-    /// assert_eq!(evicted, c.missed().evicted);
-    /// # });
-    /// ```
-    #[cfg(feature = "async")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
-    pub fn into_stream(self) -> impl futures_core::Stream<Item = Notice> + Send + Unpin {
-        NoticeStream {
-            notifications: self,
-            wait: AsyncWait::new(),
-        }
-    }
-}
-
 /// The future of [`Consumer::recv_async`].
 #[cfg(feature = "async")]
 struct RecvAsync<'a, T: Send + Sync + 'static> {
@@ -1143,69 +904,5 @@ impl<T: Send + Sync + 'static> futures_core::Stream for ConsumerStream<T> {
 impl<T: Send + Sync + 'static> Drop for ConsumerStream<T> {
     fn drop(&mut self) {
         self.wait.finish(&self.consumer.shared.log.readable);
-    }
-}
-
-/// The future of [`Notifications::recv_async`].
-#[cfg(feature = "async")]
-struct NoticeAsync<'a, T: Send + Sync + 'static> {
-    /// The receiver.
-    notifications: &'a Notifications<T>,
-    /// The wait on the log's `noticed` signal.
-    wait: AsyncWait,
-}
-
-#[cfg(feature = "async")]
-impl<T: Send + Sync + 'static> Future for NoticeAsync<'_, T> {
-    type Output = Option<Notice>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Notice>> {
-        let this = self.get_mut();
-        let n = this.notifications;
-        this.wait
-            .poll(&n.shared.log.noticed, cx, || n.try_notice_step())
-    }
-}
-
-#[cfg(feature = "async")]
-impl<T: Send + Sync + 'static> Drop for NoticeAsync<'_, T> {
-    fn drop(&mut self) {
-        self.wait.finish(&self.notifications.shared.log.noticed);
-    }
-}
-
-/// The stream of [`Notifications::into_stream`].
-#[cfg(feature = "async")]
-struct NoticeStream<T: Send + Sync + 'static> {
-    /// The receiver, owned.
-    notifications: Notifications<T>,
-    /// The wait on the log's `noticed` signal.
-    wait: AsyncWait,
-}
-
-#[cfg(feature = "async")]
-impl<T: Send + Sync + 'static> futures_core::Stream for NoticeStream<T> {
-    type Item = Notice;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Notice>> {
-        let this = self.get_mut();
-        let n = &this.notifications;
-        this.wait
-            .poll(&n.shared.log.noticed, cx, || n.try_notice_step())
-    }
-}
-
-#[cfg(feature = "async")]
-impl<T: Send + Sync + 'static> Drop for NoticeStream<T> {
-    fn drop(&mut self) {
-        self.wait.finish(&self.notifications.shared.log.noticed);
-    }
-}
-
-impl<T: Send + Sync + 'static> fmt::Debug for Notifications<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Notifications")
-            .field("consumer", &self.group.id())
-            .finish()
     }
 }

@@ -257,6 +257,7 @@ mod lease;
 mod log;
 #[cfg(feature = "metrics")]
 mod metrics;
+mod notice;
 mod queue;
 #[cfg(feature = "serde")]
 mod serde_impls;
@@ -267,7 +268,7 @@ mod sync;
 mod wait;
 
 pub use clock::Clock;
-pub use consumer::{Consumer, Missed, Notice, Notifications, Wait};
+pub use consumer::{Consumer, Missed, Received, Wait};
 pub use engine::Overflow;
 pub use envelope::{Delivery, Envelope, Event, EventKind, Events, Item};
 pub use error::{
@@ -275,6 +276,7 @@ pub use error::{
     TryRecvError,
 };
 pub use group::Start;
+pub use notice::{Notice, Notifications};
 pub use queue::{
     Builder, DEFAULT_MEMORY_LIMIT, DEFAULT_SWEEP_INTERVAL, DEFAULT_TTL, FnSizer, Queue, TraitSizer,
     WeakQueue,

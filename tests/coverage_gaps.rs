@@ -24,7 +24,10 @@ fn errors_print_what_went_wrong() {
     assert!(message(PushError::Closed(1u8)).contains("closed"));
     assert!(message(PushError::TooLarge(1u8)).contains("larger than the whole budget"));
     let too_large = message(PushBatchError::TooLarge(vec![1u8, 2]));
-    assert!(too_large.contains("larger") && too_large.contains('2'), "{too_large}");
+    assert!(
+        too_large.contains("larger") && too_large.contains('2'),
+        "{too_large}"
+    );
     assert!(message(PushTimeoutError::TooLarge(1u8)).contains("larger"));
     assert!(message(PushTimeoutError::Timeout(1u8)).contains("timed out"));
     assert!(message(PushTimeoutError::Closed(1u8)).contains("closed"));
@@ -52,7 +55,10 @@ fn errors_print_what_went_wrong() {
     assert!(format!("{:?}", PushError::Full(Opaque)).contains("Full(..)"));
     assert!(format!("{:?}", PushError::Closed(Opaque)).contains("Closed(..)"));
     assert_eq!(format!("{:?}", PushError::TooLarge(Opaque)), "TooLarge(..)");
-    assert_eq!(format!("{:?}", PushTimeoutError::TooLarge(Opaque)), "TooLarge(..)");
+    assert_eq!(
+        format!("{:?}", PushTimeoutError::TooLarge(Opaque)),
+        "TooLarge(..)"
+    );
     assert_eq!(
         format!("{:?}", PushBatchError::TooLarge(vec![1u8])),
         "TooLarge(1 payloads)"

@@ -60,7 +60,11 @@ fn len_is_empty_and_lag() {
     }
     assert_eq!(c.lag(), 0);
     assert_eq!(q.expire_now(), 0, "nothing is old: nothing expires");
-    assert_eq!(q.retained(), 0, "the sweep released what every consumer read");
+    assert_eq!(
+        q.retained(),
+        0,
+        "the sweep released what every consumer read"
+    );
     assert_eq!(q.memory_used(), 0);
 }
 
