@@ -100,6 +100,17 @@ pub(crate) enum Cause {
     Evicted = 2,
 }
 
+/// How a group is named in `stats` and metrics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Label {
+    /// A named group (`Queue::subscribe_group`).
+    Named(std::sync::Arc<str>),
+    /// An anonymous group: the smallest number free among the queue's
+    /// anonymous groups when it registered (stable while it lives, and
+    /// bounded by how many live at once).
+    Anonymous(u32),
+}
+
 /// One consumer group: the state all clones of a `Consumer` share.
 pub(crate) struct Group<T> {
     /// The group's UUID ([`crate::Consumer::id`]).
@@ -128,6 +139,10 @@ pub(crate) struct Group<T> {
     abandoned: AtomicU64,
     /// Abandoned count not yet taken by a `Notifications` receiver.
     pending_abandoned: AtomicU64,
+    /// How `stats` and metrics name the group, set once by the queue handle
+    /// that registered it, right after `Log::register` (unset for that
+    /// moment; set or not, nothing in the protocol reads it).
+    label: std::sync::OnceLock<Label>,
     /// Cursor moves past unread items in flight: incremented before the
     /// move's CAS, decremented after its counting (or after its CAS failed).
     /// `missed()` waits until it reads zero, so a count is never seen behind
@@ -287,6 +302,7 @@ impl<T> Group<T> {
             last_miss_at: AtomicU64::new(0),
             abandoned: AtomicU64::new(0),
             pending_abandoned: AtomicU64::new(0),
+            label: std::sync::OnceLock::new(),
             moving: AtomicU64::new(0),
             hint: Atomic::null(),
             handles: AtomicUsize::new(1),
@@ -334,6 +350,18 @@ impl<T> Group<T> {
         // the SeqCst `waiters` load in the caller's `Signal::notify` (see
         // `wait.rs`).
         pending.fetch_add(n, Ordering::SeqCst);
+    }
+
+    // ----- label ---------------------------------------------------------------
+
+    /// Sets the group's label (once; later calls change nothing).
+    pub(crate) fn set_label(&self, label: Label) {
+        let _ = self.label.set(label);
+    }
+
+    /// The group's label, once set.
+    pub(crate) fn label(&self) -> Option<&Label> {
+        self.label.get()
     }
 
     // ----- abandoned items --------------------------------------------------
