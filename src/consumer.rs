@@ -6,10 +6,11 @@
 //! `group.rs`); blocking receives park on the queue's eventcount
 //! (`wait.rs`), so producers pay one load when nobody waits.
 
+use crate::directory::Directory;
 use crate::engine::Engine;
 use crate::envelope::{Delivery, Item};
 use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
-use crate::group::{Group, Start};
+use crate::group::{Group, Label, Start};
 use crate::lease::Lease;
 use crate::log::Nothing;
 use crate::notice::Notifications;
@@ -74,16 +75,18 @@ pub struct Consumer<T: Send + Sync + 'static> {
     /// clones start without one; see `lease.rs`).
     lease: Lease<T>,
     /// What every handle of the group shares beyond the engine's group
-    /// state: the in-band gap baseline.
-    member: std::sync::Arc<Member>,
+    /// state: the in-band gap baseline and the queue's directory.
+    member: std::sync::Arc<Member<T>>,
 }
 
 /// What the handles of one group share beyond its `Group`: the baseline of
-/// the gaps reported in band (`gaps.rs`).
-#[derive(Default)]
-pub(crate) struct Member {
+/// the gaps reported in band (`gaps.rs`), and the queue's directory of
+/// groups, where the last handle releases the group's name or number.
+pub(crate) struct Member<T> {
     /// Misses reported in band so far.
     reported: gaps::Reported,
+    /// The queue's directory of groups.
+    directory: std::sync::Arc<Directory<T>>,
 }
 
 /// How a consumer's blocking receives (`recv`, `recv_timeout`,
@@ -122,15 +125,52 @@ pub enum Wait {
 }
 
 impl<T: Send + Sync + 'static> Consumer<T> {
-    /// Registers a new group.
-    pub(crate) fn new(shared: Arc<Engine<T>>, start: Start) -> Self {
+    /// Registers a new anonymous group, numbered in `directory`.
+    pub(crate) fn new(
+        shared: Arc<Engine<T>>,
+        start: Start,
+        directory: &std::sync::Arc<Directory<T>>,
+    ) -> Self {
         let group = shared.log.register(start);
+        group.set_label(Label::Anonymous(directory.take_number()));
+        let member = std::sync::Arc::new(Member {
+            reported: Default::default(),
+            directory: directory.clone(),
+        });
+        Self::handle(shared, group, member)
+    }
+
+    /// A handle of the group named `name` in `directory`: a new member of
+    /// it if it lives, else a new group registered at `start`.
+    pub(crate) fn named(
+        shared: Arc<Engine<T>>,
+        name: &str,
+        start: Start,
+        directory: &std::sync::Arc<Directory<T>>,
+    ) -> Self {
+        let (group, member) = directory.join_or_make(name, || {
+            let group = shared.log.register(start);
+            let member = std::sync::Arc::new(Member {
+                reported: Default::default(),
+                directory: directory.clone(),
+            });
+            (group, member)
+        });
+        Self::handle(shared, group, member)
+    }
+
+    /// A handle over a group whose handle count already includes it.
+    fn handle(
+        shared: Arc<Engine<T>>,
+        group: Arc<Group<T>>,
+        member: std::sync::Arc<Member<T>>,
+    ) -> Self {
         Self {
             shared,
             group,
             wait: Wait::Park,
             lease: Lease::new(),
-            member: Default::default(),
+            member,
         }
     }
 
@@ -752,7 +792,7 @@ impl<T: Send + Sync + 'static> Clone for Consumer<T> {
 
 impl<T: Send + Sync + 'static> Drop for Consumer<T> {
     fn drop(&mut self) {
-        if self.group.release_handle() {
+        if self.member.directory.release(&self.group) {
             self.shared.log.deregister(&self.group);
             // No more notices: wake `Notifications::recv_timeout` waiters.
             self.shared.log.noticed.notify();

@@ -248,6 +248,7 @@
 mod chunk;
 mod clock;
 mod consumer;
+mod directory;
 mod engine;
 mod envelope;
 mod error;

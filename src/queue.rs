@@ -228,6 +228,8 @@ struct Handle<T: Send + Sync + 'static> {
     shared: Arc<Engine<T>>,
     /// The sweeper thread, if any.
     sweeper: Option<crate::sweeper::Sweeper>,
+    /// The queue's groups by name, and its anonymous groups' numbers.
+    directory: std::sync::Arc<crate::directory::Directory<T>>,
 }
 
 impl<T: Send + Sync + 'static> Drop for Handle<T> {
@@ -236,6 +238,9 @@ impl<T: Send + Sync + 'static> Drop for Handle<T> {
         if let Some(s) = self.sweeper.take() {
             s.stop();
         }
+        // Its `queue` label is free for another queue of the same name.
+        #[cfg(feature = "metrics")]
+        crate::metrics::unregister(self.shared.id);
     }
 }
 
@@ -627,7 +632,39 @@ impl<T: Send + Sync + 'static> Queue<T> {
     /// ```
     #[must_use = "a consumer dropped at once deregisters its group"]
     pub fn subscribe_from(&self, start: Start) -> Consumer<T> {
-        Consumer::new(self.shared().clone(), start)
+        Consumer::new(self.shared().clone(), start, &self.handle.directory)
+    }
+
+    /// A member of the consumer group named `name`: joins the group (its
+    /// cursor, its missed counts, its notices) if one of that name lives in
+    /// this queue, otherwise makes it, starting at `start` (ignored when
+    /// joining). The in-process form of a Kafka `group.id` or a JetStream
+    /// durable consumer: handles made by separate calls compete for the
+    /// group's items, as clones do. The group lives while any of its
+    /// handles does; after the last drops, the name starts a new group.
+    ///
+    /// [`Queue::stats`] and the `metrics` feature label a named group by
+    /// its name (anonymous groups by a small number: `#0`, `#1`, ...).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chunkq::{Queue, Start};
+    /// let q: Queue<u32> = Queue::new("orders");
+    /// let billing = q.subscribe_group("billing", Start::Oldest);
+    /// q.push_batch([1, 2, 3]).unwrap();
+    /// assert_eq!(*billing.try_recv().unwrap().payload(), 1);
+    /// // Elsewhere in the program: the same group, where it stands.
+    /// let billing2 = q.subscribe_group("billing", Start::Latest);
+    /// assert_eq!(billing2.id(), billing.id());
+    /// assert_eq!(*billing2.try_recv().unwrap().payload(), 2);
+    /// assert_eq!(q.consumer_count(), 1);
+    /// let s = q.stats();
+    /// assert_eq!((s.groups[0].name.as_deref(), s.groups[0].members), (Some("billing"), 2));
+    /// ```
+    #[must_use = "a consumer dropped at once leaves its group (and ends it if it was the last)"]
+    pub fn subscribe_group(&self, name: &str, start: Start) -> Consumer<T> {
+        Consumer::named(self.shared().clone(), name, start, &self.handle.directory)
     }
 
     /// Items some consumer group has not read yet (tokio's `len`): from the
@@ -1195,6 +1232,8 @@ impl<T: Send + Sync + 'static, S> Builder<T, S> {
             sizer,
             refused: Default::default(),
         });
+        #[cfg(feature = "metrics")]
+        crate::metrics::register(&shared.log.name, shared.id);
         let sweeper = match self.sweep_interval {
             None => None,
             Some(every) => Some(
@@ -1204,7 +1243,11 @@ impl<T: Send + Sync + 'static, S> Builder<T, S> {
         };
         Ok(Queue {
             lease: Lease::new(),
-            handle: std::sync::Arc::new(Handle { shared, sweeper }),
+            handle: std::sync::Arc::new(Handle {
+                shared,
+                sweeper,
+                directory: std::sync::Arc::new(crate::directory::Directory::new()),
+            }),
         })
     }
 }

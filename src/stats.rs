@@ -5,7 +5,7 @@
 
 use crate::consumer::Missed;
 use crate::engine::Engine;
-use crate::group::{Cause, JOINING};
+use crate::group::{Cause, JOINING, Label};
 use crate::log::Log;
 use crate::sync::epoch;
 use std::time::Duration;
@@ -44,6 +44,8 @@ use uuid::Uuid;
 pub struct Stats {
     /// The queue's name.
     pub name: String,
+    /// The queue's UUID ([`crate::Queue::id`]).
+    pub id: Uuid,
     /// Items some group has not read yet ([`crate::Queue::len`]).
     pub len: usize,
     /// Retained items, read or not ([`crate::Queue::retained`]).
@@ -90,12 +92,17 @@ pub struct Stats {
 pub struct GroupStats {
     /// The group's id ([`crate::Consumer::id`]).
     pub id: Uuid,
+    /// The group's name, for a named group ([`crate::Queue::subscribe_group`]).
+    pub name: Option<String>,
     /// Live `Consumer` handles (clones) of the group.
     pub members: usize,
     /// Items retained that the group has not read ([`crate::Consumer::lag`]).
     pub lag: usize,
     /// What the group missed so far ([`crate::Consumer::missed`]).
     pub missed: Missed,
+    /// The group's label for metrics (unset while it registers).
+    #[cfg_attr(feature = "serde", serde(skip))]
+    pub(crate) label: Option<Label>,
 }
 
 /// Items some group has not read yet ([`crate::Queue::len`]); every
@@ -134,6 +141,11 @@ pub(crate) fn snapshot<T: Send + Sync + 'static>(engine: &Engine<T>) -> Stats {
                 log.catch_up(g);
                 GroupStats {
                     id: g.id(),
+                    name: match g.label() {
+                        Some(Label::Named(name)) => Some(name.to_string()),
+                        _ => None,
+                    },
+                    label: g.label().cloned(),
                     members: g.handles(),
                     lag: log.lag(g),
                     missed: crate::consumer::missed_of(g),
@@ -143,6 +155,7 @@ pub(crate) fn snapshot<T: Send + Sync + 'static>(engine: &Engine<T>) -> Stats {
     };
     Stats {
         name: log.name.to_string(),
+        id: engine.id,
         len: unread(log),
         retained: usize::try_from(log.len()).unwrap_or(usize::MAX),
         memory_used: log.used(),
