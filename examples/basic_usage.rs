@@ -51,13 +51,13 @@ fn main() {
         .build()
         .expect("valid settings");
     match small.push(vec![0; 10_000]) {
-        Err(PushError::Full(payload)) => {
+        Err(PushError::TooLarge(payload)) => {
             println!(
                 "refused a {}-byte payload: it is back in our hands",
                 payload.len()
             )
         }
-        other => panic!("expected Full, got {other:?}"),
+        other => panic!("expected TooLarge, got {other:?}"),
     }
 
     // Closing: pushes fail, consumers drain what is left, then see Closed.

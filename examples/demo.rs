@@ -109,11 +109,11 @@ fn main() {
     }
     memory(&orders);
     match orders.push("x".repeat(2 * BUDGET)) {
-        Err(PushError::Full(back)) => println!(
+        Err(PushError::TooLarge(back)) => println!(
             "   a {}-byte order can never fit: refused and handed back, nothing evicted",
             back.len()
         ),
-        other => panic!("expected Full, got {other:?}"),
+        other => panic!("expected TooLarge, got {other:?}"),
     }
 
     // ---------------------------------------------------------------------

@@ -256,6 +256,7 @@ fn phase(overflow: Overflow, len: Duration, sum: &mut Summary) {
                             thread::yield_now();
                         }
                         Err(PushError::Closed(_)) => violation("push: closed early".into()),
+                        Err(e) => violation(format!("push: refused as {e:?}")),
                     }
                     n += 1;
                 }

@@ -833,6 +833,27 @@ impl<T> Held<T> {
     }
 }
 
+impl<T> Clone for Held<T> {
+    /// One more counted reference to the same slot (`Arc::clone`'s rule).
+    #[inline]
+    fn clone(&self) -> Self {
+        // SAFETY: we hold a count of the slot, so the slot and its chunk are
+        // alive (the item stays alive while any count is held, whether the
+        // log's is released or not).
+        let slot = unsafe { self.slot.as_ref() };
+        // Relaxed: the count is at least our own 1, so this never starts
+        // from 0 (as in `Arc::clone`); the reads it allows were ordered when
+        // we took ours.
+        if slot.owners.fetch_add(1, Ordering::Relaxed) > MAX_OWNERS {
+            std::process::abort();
+        }
+        Self {
+            chunk: self.chunk,
+            slot: self.slot,
+        }
+    }
+}
+
 impl<T> Drop for Held<T> {
     #[inline]
     fn drop(&mut self) {

@@ -1,22 +1,28 @@
-//! The consumer side: [`Consumer`] (a cursor into the log; clones share it),
-//! the running [`Missed`] totals, and the [`Notifications`] channel of
-//! [`Notice`]s.
+//! The consumer side: [`Consumer`] (a cursor into the log; clones share it)
+//! and the running [`Missed`] totals. Its channel of notices is in
+//! `notice.rs`.
 //!
 //! A consumer reads with one CAS on its group's cursor per item (see
 //! `group.rs`); blocking receives park on the queue's eventcount
 //! (`wait.rs`), so producers pay one load when nobody waits.
 
+use crate::directory::Directory;
 use crate::engine::Engine;
 use crate::envelope::{Delivery, Item};
 use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
-use crate::group::{Group, Start};
+use crate::group::{Group, Label, Start};
 use crate::lease::Lease;
 use crate::log::Nothing;
+use crate::notice::Notifications;
 use crate::sync::Arc;
 #[cfg(feature = "async")]
 use crate::wait::{AsyncWait, Next};
 use std::fmt;
-use std::time::{Duration, Instant, SystemTime};
+
+mod gaps;
+
+pub use gaps::Received;
+use std::time::{Duration, Instant};
 #[cfg(feature = "async")]
 use std::{
     future::Future,
@@ -69,6 +75,19 @@ pub struct Consumer<T: Send + Sync + 'static> {
     group: Arc<Group<T>>,
     /// How this handle's blocking receives wait (its own: clones copy it).
     wait: Wait,
+    /// What every handle of the group shares beyond the engine's group
+    /// state: the in-band gap baseline and the queue's directory.
+    member: std::sync::Arc<Member<T>>,
+}
+
+/// What the handles of one group share beyond its `Group`: the baseline of
+/// the gaps reported in band (`gaps.rs`), and the queue's directory of
+/// groups, where the last handle releases the group's name or number.
+pub(crate) struct Member<T> {
+    /// Misses reported in band so far.
+    reported: gaps::Reported,
+    /// The queue's directory of groups.
+    directory: std::sync::Arc<Directory<T>>,
 }
 
 /// How a consumer's blocking receives (`recv`, `recv_timeout`,
@@ -107,14 +126,52 @@ pub enum Wait {
 }
 
 impl<T: Send + Sync + 'static> Consumer<T> {
-    /// Registers a new group.
-    pub(crate) fn new(shared: Arc<Engine<T>>, start: Start) -> Self {
+    /// Registers a new anonymous group, numbered in `directory`.
+    pub(crate) fn new(
+        shared: Arc<Engine<T>>,
+        start: Start,
+        directory: &std::sync::Arc<Directory<T>>,
+    ) -> Self {
         let group = shared.log.register(start);
+        group.set_label(Label::Anonymous(directory.take_number()));
+        let member = std::sync::Arc::new(Member {
+            reported: Default::default(),
+            directory: directory.clone(),
+        });
+        Self::handle(shared, group, member)
+    }
+
+    /// A handle of the group named `name` in `directory`: a new member of
+    /// it if it lives, else a new group registered at `start`.
+    pub(crate) fn named(
+        shared: Arc<Engine<T>>,
+        name: &str,
+        start: Start,
+        directory: &std::sync::Arc<Directory<T>>,
+    ) -> Self {
+        let (group, member) = directory.join_or_make(name, || {
+            let group = shared.log.register(start);
+            let member = std::sync::Arc::new(Member {
+                reported: Default::default(),
+                directory: directory.clone(),
+            });
+            (group, member)
+        });
+        Self::handle(shared, group, member)
+    }
+
+    /// A handle over a group whose handle count already includes it.
+    fn handle(
+        shared: Arc<Engine<T>>,
+        group: Arc<Group<T>>,
+        member: std::sync::Arc<Member<T>>,
+    ) -> Self {
         Self {
             shared,
             group,
             wait: Wait::Park,
             lease: Lease::new(),
+            member,
         }
     }
 
@@ -131,6 +188,7 @@ impl<T: Send + Sync + 'static> Consumer<T> {
     /// assert_eq!(c.clone().wait(), Wait::Yield);
     /// assert_eq!(q.subscribe().wait(), Wait::Park);
     /// ```
+    #[must_use = "the consumer is returned, not changed in place"]
     pub fn with_wait(mut self, wait: Wait) -> Self {
         self.wait = wait;
         self
@@ -270,9 +328,13 @@ impl<T: Send + Sync + 'static> Consumer<T> {
     /// way to read; use [`Consumer::try_recv`] to keep an item past `f`
     /// (clone what you need out of it inside `f`).
     ///
-    /// The items are claimed before `f` sees them: if `f` panics, the
-    /// claimed items it did not see are still counted as read by this
-    /// group (not missed). While `f` runs, the thread holds an epoch guard,
+    /// The items are claimed before `f` sees them. If `f` panics, the panic
+    /// goes on to the caller once the claimed items `f` did not see are
+    /// counted as missed by this group, as [`Missed::abandoned`] (in
+    /// [`Consumer::missed`], the [`crate::Notice`]s and [`crate::Queue::stats`]):
+    /// nothing is served again, and nothing vanishes uncounted. The item
+    /// `f` panicked on counts as read (`f` saw it). While `f` runs, the
+    /// thread holds an epoch guard,
     /// which delays the freeing of removed items queue-wide: keep `f`
     /// short, and do not block in it.
     ///
@@ -290,14 +352,39 @@ impl<T: Send + Sync + 'static> Consumer<T> {
     /// assert_eq!(sum, 6);
     /// assert!(c.read(64, |_| {}).is_err()); // empty now
     /// ```
-    pub fn read(&self, max: usize, f: impl FnMut(&Item<T>)) -> Result<usize, TryRecvError> {
+    pub fn read(&self, max: usize, mut f: impl FnMut(&Item<T>)) -> Result<usize, TryRecvError> {
         if max == 0 {
             return self.no_room();
         }
-        self.shared
-            .log
-            .read(&self.group, max, f)
-            .map_err(recv_error)
+        let log = &self.shared.log;
+        // `f` is user code that may panic between items the claim made this
+        // group's: the panic is caught here, the rest of the claim counted
+        // as abandoned, and the panic resumed. Catching costs nothing until
+        // a panic (unwind tables); the claim's own bookkeeping (the trim when
+        // a chunk is left) still runs, since nothing unwinds through it.
+        let mut panicked = None;
+        let mut abandoned = 0u64;
+        let read = log.read(&self.group, max, |item| {
+            if panicked.is_some() {
+                abandoned += 1;
+                return;
+            }
+            // AssertUnwindSafe: the panic is resumed below, so the caller
+            // sees it as if it had not been caught.
+            if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(item))) {
+                panicked = Some(panic);
+            }
+        });
+        if let Some(panic) = panicked {
+            if abandoned > 0 {
+                self.group.count_abandoned(abandoned, log.clock.now_nanos());
+                // The change a notice waiter re-checks is the count's
+                // SeqCst `fetch_add` (see `wait.rs`).
+                log.noticed.notify();
+            }
+            std::panic::resume_unwind(panic);
+        }
+        read.map_err(recv_error)
     }
 
     /// Takes up to `max` available items without blocking, appending them to
@@ -647,8 +734,7 @@ impl<T: Send + Sync + 'static> Consumer<T> {
         // Cursors left below `head` are caught up lazily (see `log/mod.rs`):
         // count what this group has missed so far first.
         self.shared.log.catch_up(&self.group);
-        let (expired, evicted) = self.group.missed();
-        Missed { expired, evicted }
+        missed_of(&self.group)
     }
 
     /// The channel of notices for this consumer (group): one each time its
@@ -670,11 +756,9 @@ impl<T: Send + Sync + 'static> Consumer<T> {
     /// let n = notices.try_recv().unwrap();
     /// assert_eq!((n.expired, n.evicted), (1, 0));
     /// ```
-    pub fn notifications(&self) -> Notifications<T> {
-        Notifications {
-            shared: self.shared.clone(),
-            group: self.group.clone(),
-        }
+    #[must_use]
+    pub fn notifications(&self) -> Notifications {
+        Notifications::new(self.shared.clone(), self.group.clone())
     }
 }
 
@@ -702,13 +786,14 @@ impl<T: Send + Sync + 'static> Clone for Consumer<T> {
             group: self.group.clone(),
             wait: self.wait,
             lease: Lease::new(),
+            member: self.member.clone(),
         }
     }
 }
 
 impl<T: Send + Sync + 'static> Drop for Consumer<T> {
     fn drop(&mut self) {
-        if self.group.release_handle() {
+        if self.member.directory.release(&self.group) {
             self.shared.log.deregister(&self.group);
             // No more notices: wake `Notifications::recv_timeout` waiters.
             self.shared.log.noticed.notify();
@@ -734,7 +819,11 @@ impl<T: Send + Sync + 'static> fmt::Debug for Consumer<T> {
             // `missed()` may wait for a move in flight; `Debug` never waits.
             .field("missed", &{
                 let (expired, evicted) = self.group.missed_now();
-                Missed { expired, evicted }
+                Missed {
+                    expired,
+                    evicted,
+                    abandoned: self.group.abandoned(),
+                }
             })
             .finish()
     }
@@ -745,249 +834,57 @@ impl<T: Send + Sync + 'static> fmt::Debug for Consumer<T> {
 /// # Examples
 ///
 /// ```
-/// let m = chunkq::Missed { expired: 2, evicted: 3 };
+/// let mut m = chunkq::Missed::default();
+/// m.expired = 2;
+/// m.evicted = 3;
 /// assert_eq!(m.total(), 5);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct Missed {
     /// Items whose TTL ran out before this consumer read them.
     pub expired: u64,
     /// Items evicted (`Overflow::DropOldest`) before this consumer read them.
     pub evicted: u64,
+    /// Items a [`Consumer::read`] claimed for this consumer and never lent
+    /// to its closure, because the closure panicked on an earlier one.
+    /// (Serialized only when not 0, so the serialized form of the other
+    /// causes is what it was before this field existed.)
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "crate::consumer::is_zero")
+    )]
+    pub abandoned: u64,
 }
 
 impl Missed {
-    /// `expired + evicted`.
+    /// `expired + evicted + abandoned`.
     ///
     /// # Examples
     ///
     /// ```
     /// assert_eq!(chunkq::Missed::default().total(), 0);
     /// ```
+    #[must_use]
     pub fn total(&self) -> u64 {
-        self.expired + self.evicted
+        self.expired + self.evicted + self.abandoned
     }
 }
 
-/// One notice: items a consumer will never read, by cause, and when the
-/// latest of them was counted.
-///
-/// # Examples
-///
-/// ```
-/// let n = chunkq::Notice { expired: 1, evicted: 0, at: std::time::SystemTime::now() };
-/// assert_eq!(n.total(), 1);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub struct Notice {
-    /// Items that expired unread since the previous notice.
-    pub expired: u64,
-    /// Items evicted unread since the previous notice.
-    pub evicted: u64,
-    /// When the latest of them was counted.
-    pub at: SystemTime,
+/// Whether a count is 0 (serde's `skip_serializing_if`).
+#[cfg(feature = "serde")]
+pub(crate) fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
-impl Notice {
-    /// `expired + evicted`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let n = chunkq::Notice { expired: 1, evicted: 2, at: std::time::UNIX_EPOCH };
-    /// assert_eq!(n.total(), 3);
-    /// ```
-    pub fn total(&self) -> u64 {
-        self.expired + self.evicted
-    }
-}
-
-/// The receiving end of a consumer's notices (see
-/// [`Consumer::notifications`]).
-///
-/// Notices nobody has received yet coalesce into one: a consumer that never
-/// looks at its notices costs two counters, never a growing buffer. So the
-/// number of notices depends on how often they are received, but their sum is
-/// exact, and equals the growth of [`Consumer::missed`].
-///
-/// # Examples
-///
-/// ```
-/// use chunkq::{Overflow, Queue};
-/// let q: Queue<u64> = Queue::builder("a").memory_limit(600).overflow(Overflow::DropOldest).build().unwrap();
-/// let c = q.subscribe();
-/// let notices = c.notifications();
-/// for i in 0..50 { q.push(i).unwrap(); }
-/// let evicted: u64 = notices.try_iter().map(|n| n.evicted).sum();
-/// assert_eq!(evicted, c.missed().evicted);
-/// ```
-pub struct Notifications<T: Send + Sync + 'static> {
-    /// The queue's shared state: `recv_timeout` stops waiting when it
-    /// closes.
-    shared: Arc<Engine<T>>,
-    /// The group whose misses are reported.
-    group: Arc<Group<T>>,
-}
-
-impl<T: Send + Sync + 'static> Notifications<T> {
-    /// Takes the pending notice, if any, without blocking.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let q: chunkq::Queue<u8> = chunkq::Queue::new("a");
-    /// let c = q.subscribe();
-    /// assert!(c.notifications().try_recv().is_none());
-    /// ```
-    pub fn try_recv(&self) -> Option<Notice> {
-        // Count what removals passed since the group last looked (cursors
-        // below `head` are caught up lazily, see `log/mod.rs`).
-        self.shared.log.catch_up(&self.group);
-        let (expired, evicted, at) = self.group.take_pending();
-        if expired == 0 && evicted == 0 {
-            return None;
-        }
-        Some(Notice {
-            expired,
-            evicted,
-            at: crate::clock::to_system_time(at),
-        })
-    }
-
-    /// Waits up to `timeout` for a notice. Returns `None` when the timeout
-    /// passes, and earlier, as soon as no notice is pending and the queue
-    /// is closed ([`crate::Queue::close`], or every `Queue` handle dropped)
-    /// or every [`Consumer`] handle of this group dropped: a thread blocked
-    /// here wakes up then. (Items retained in a closed queue still expire,
-    /// so a later call may still find a notice.)
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let q: chunkq::Queue<u8> = chunkq::Queue::new("a");
-    /// let c = q.subscribe();
-    /// let notices = c.notifications();
-    /// assert!(notices.recv_timeout(Duration::from_millis(1)).is_none());
-    /// // Closing wakes a blocked receiver at once.
-    /// let waiter = std::thread::spawn(move || notices.recv_timeout(Duration::from_secs(3600)));
-    /// q.close();
-    /// assert!(waiter.join().unwrap().is_none());
-    /// ```
-    pub fn recv_timeout(&self, timeout: Duration) -> Option<Notice> {
-        let deadline = Instant::now().checked_add(timeout);
-        loop {
-            if let Some(n) = self.try_recv() {
-                return Some(n);
-            }
-            // SeqCst loads: the eventcount's re-check (see `wait.rs`); the
-            // changes are `count_missed`'s `fetch_add`, a removal's `head`
-            // CAS (which may leave this group's cursor below `head`: misses
-            // not counted yet), `close`'s `fetch_or` and the last consumer
-            // handle's `fetch_sub`, each followed by a notify of the log's
-            // `noticed` signal.
-            let log = &self.shared.log;
-            let pending = || self.group.has_pending() || self.group.cursor() < log.head_seq();
-            let over = || self.shared.log.is_closed() || self.group.handles() == 0;
-            if !log.noticed.wait_until(|| pending() || over(), deadline) || (over() && !pending()) {
-                return self.try_recv();
-            }
-        }
-    }
-
-    /// An iterator over the pending notices (at most one, since pending
-    /// notices coalesce, unless more arrive while iterating).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let q: chunkq::Queue<u8> = chunkq::Queue::new("a");
-    /// let c = q.subscribe();
-    /// assert_eq!(c.notifications().try_iter().count(), 0);
-    /// ```
-    pub fn try_iter(&self) -> impl Iterator<Item = Notice> + '_ {
-        std::iter::from_fn(|| self.try_recv())
-    }
-
-    /// One try of a wait for a notice, as in `recv_timeout`: a notice, or
-    /// `None` once nothing is pending and the queue is closed or every
-    /// consumer handle of the group dropped; else wait for `noticed`.
-    #[cfg(feature = "async")]
-    fn try_notice_step(&self) -> Result<Option<Notice>, Next> {
-        if let Some(n) = self.try_recv() {
-            return Ok(Some(n));
-        }
-        if self.shared.log.is_closed() || self.group.handles() == 0 {
-            // One more look: a notice counted just before the end.
-            return Ok(self.try_recv());
-        }
-        Err(Next::Wait)
-    }
-
-    /// Waits (asynchronously) for a notice: the async
-    /// [`Notifications::recv_timeout`] without a timeout (put it in a
-    /// `select!` with a timer for one). `None` as soon as no notice is
-    /// pending and the queue is closed or every [`Consumer`] handle of this
-    /// group dropped. Cancel-safe: a notice is taken only in the poll that
-    /// returns it.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # futures_executor::block_on(async {
-    /// use chunkq::{Overflow, Queue};
-    /// let q: Queue<u64> = Queue::builder("a").memory_limit(600).overflow(Overflow::DropOldest).build().unwrap();
-    /// let c = q.subscribe();
-    /// let notices = c.notifications();
-    /// for i in 0..20 { q.push(i).unwrap(); } // evicts unread items
-    /// let n = notices.recv_async().await.unwrap();
-    /// assert_eq!(n.evicted, c.missed().evicted);
-    /// q.close();
-    /// assert!(notices.recv_async().await.is_none());
-    /// # });
-    /// ```
-    #[cfg(feature = "async")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
-    pub fn recv_async(&self) -> impl std::future::Future<Output = Option<Notice>> + Send + '_ {
-        NoticeAsync {
-            notifications: self,
-            wait: AsyncWait::new(),
-        }
-    }
-
-    /// These notifications as a [`Stream`](futures_core::Stream) of
-    /// [`Notice`]s, which ends when [`Notifications::recv_async`] would
-    /// return `None`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # futures_executor::block_on(async {
-    /// use chunkq::{Overflow, Queue};
-    /// use futures_core::Stream;
-    /// use std::pin::pin;
-    ///
-    /// let q: Queue<u64> = Queue::builder("a").memory_limit(600).overflow(Overflow::DropOldest).build().unwrap();
-    /// let c = q.subscribe();
-    /// let mut notices = pin!(c.notifications().into_stream());
-    /// for i in 0..20 { q.push(i).unwrap(); }
-    /// q.close();
-    /// let mut evicted = 0;
-    /// while let Some(n) = std::future::poll_fn(|cx| notices.as_mut().poll_next(cx)).await {
-    ///     evicted += n.evicted;
-    /// }
-    /// assert_eq!(evicted, c.missed().evicted);
-    /// # });
-    /// ```
-    #[cfg(feature = "async")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
-    pub fn into_stream(self) -> impl futures_core::Stream<Item = Notice> + Send + Unpin {
-        NoticeStream {
-            notifications: self,
-            wait: AsyncWait::new(),
-        }
+/// A group's running miss totals, by cause (after the caller's catch-up).
+pub(crate) fn missed_of<T>(group: &Group<T>) -> Missed {
+    let (expired, evicted) = group.missed();
+    Missed {
+        expired,
+        evicted,
+        abandoned: group.abandoned(),
     }
 }
 
@@ -1048,69 +945,5 @@ impl<T: Send + Sync + 'static> futures_core::Stream for ConsumerStream<T> {
 impl<T: Send + Sync + 'static> Drop for ConsumerStream<T> {
     fn drop(&mut self) {
         self.wait.finish(&self.consumer.shared.log.readable);
-    }
-}
-
-/// The future of [`Notifications::recv_async`].
-#[cfg(feature = "async")]
-struct NoticeAsync<'a, T: Send + Sync + 'static> {
-    /// The receiver.
-    notifications: &'a Notifications<T>,
-    /// The wait on the log's `noticed` signal.
-    wait: AsyncWait,
-}
-
-#[cfg(feature = "async")]
-impl<T: Send + Sync + 'static> Future for NoticeAsync<'_, T> {
-    type Output = Option<Notice>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Notice>> {
-        let this = self.get_mut();
-        let n = this.notifications;
-        this.wait
-            .poll(&n.shared.log.noticed, cx, || n.try_notice_step())
-    }
-}
-
-#[cfg(feature = "async")]
-impl<T: Send + Sync + 'static> Drop for NoticeAsync<'_, T> {
-    fn drop(&mut self) {
-        self.wait.finish(&self.notifications.shared.log.noticed);
-    }
-}
-
-/// The stream of [`Notifications::into_stream`].
-#[cfg(feature = "async")]
-struct NoticeStream<T: Send + Sync + 'static> {
-    /// The receiver, owned.
-    notifications: Notifications<T>,
-    /// The wait on the log's `noticed` signal.
-    wait: AsyncWait,
-}
-
-#[cfg(feature = "async")]
-impl<T: Send + Sync + 'static> futures_core::Stream for NoticeStream<T> {
-    type Item = Notice;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Notice>> {
-        let this = self.get_mut();
-        let n = &this.notifications;
-        this.wait
-            .poll(&n.shared.log.noticed, cx, || n.try_notice_step())
-    }
-}
-
-#[cfg(feature = "async")]
-impl<T: Send + Sync + 'static> Drop for NoticeStream<T> {
-    fn drop(&mut self) {
-        self.wait.finish(&self.notifications.shared.log.noticed);
-    }
-}
-
-impl<T: Send + Sync + 'static> fmt::Debug for Notifications<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Notifications")
-            .field("consumer", &self.group.id())
-            .finish()
     }
 }

@@ -43,6 +43,18 @@ pub enum Overflow {
     DropOldest,
 }
 
+/// Why [`Engine::make_room`] found no room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Refusal {
+    /// The queue is closed.
+    Closed,
+    /// The budget is full now (`Reject`).
+    Full,
+    /// The item can never fit: larger than the whole budget, or than one
+    /// slot can account for.
+    TooLarge,
+}
+
 /// Everything the handles and consumers of one queue share.
 pub(crate) struct Engine<T> {
     /// The lock-free log.
@@ -81,12 +93,19 @@ impl<T: Send + Sync + 'static> Engine<T> {
             .saturating_add(history)
     }
 
+    /// Whether an item (or a batch) accounted `bytes` could ever fit: not
+    /// larger than the whole budget nor than one slot can account for
+    /// (`MAX_ITEM_BYTES`, 4 GiB).
+    #[inline]
+    fn can_fit(&self, bytes: usize) -> bool {
+        bytes <= self.log.limit && bytes <= MAX_ITEM_BYTES
+    }
+
     /// Reserves `bytes` against the budget, applying the overflow policy:
     /// first release what every consumer has read, then refuse (`Reject`) or
-    /// evict the oldest items (`DropOldest`). `Err(true)` means closed,
-    /// `Err(false)` full.
+    /// evict the oldest items (`DropOldest`).
     #[inline]
-    fn make_room(&self, bytes: usize, guard: &epoch::Guard) -> Result<(), bool> {
+    fn make_room(&self, bytes: usize, guard: &epoch::Guard) -> Result<(), Refusal> {
         if bytes <= MAX_ITEM_BYTES && self.log.try_reserve(bytes) {
             return Ok(());
         }
@@ -96,17 +115,17 @@ impl<T: Send + Sync + 'static> Engine<T> {
     /// [`Engine::make_room`] when the bytes do not fit at once.
     #[cold]
     #[inline(never)]
-    fn make_room_slow(&self, bytes: usize, guard: &epoch::Guard) -> Result<(), bool> {
+    fn make_room_slow(&self, bytes: usize, guard: &epoch::Guard) -> Result<(), Refusal> {
         let log = &self.log;
         // An item larger than the whole budget, or than a slot can account
         // (`MAX_ITEM_BYTES`, 4 GiB), never fits.
-        if bytes > log.limit || bytes > MAX_ITEM_BYTES {
-            return Err(false);
+        if !self.can_fit(bytes) {
+            return Err(Refusal::TooLarge);
         }
         let mut spin = Spin::new();
         loop {
             if log.is_closed() {
-                return Err(true);
+                return Err(Refusal::Closed);
             }
             if log.try_reserve(bytes) {
                 return Ok(());
@@ -115,7 +134,7 @@ impl<T: Send + Sync + 'static> Engine<T> {
                 continue;
             }
             match self.overflow {
-                Overflow::Reject => return Err(false),
+                Overflow::Reject => return Err(Refusal::Full),
                 Overflow::DropOldest => {
                     if log.evict_step(bytes, guard) == 0 {
                         // Everything is reserved by pushes in flight (they
@@ -249,12 +268,16 @@ impl<T: Send + Sync + 'static> Engine<T> {
         let guard = epoch::pin();
         match self.make_room(bytes, &guard) {
             Ok(()) => {}
-            Err(true) => return Err(PushError::Closed(payload)),
-            Err(false) => {
+            Err(Refusal::Closed) => return Err(PushError::Closed(payload)),
+            Err(refusal) => {
                 // Relaxed: a statistic.
                 self.refused
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                return Err(PushError::Full(payload));
+                return Err(if refusal == Refusal::TooLarge {
+                    PushError::TooLarge(payload)
+                } else {
+                    PushError::Full(payload)
+                });
             }
         }
         let Some(seq) = log.reserve_seqs(1, &guard) else {
@@ -281,7 +304,7 @@ impl<T: Send + Sync + 'static> Engine<T> {
     /// `Next::Wait` for the `room` signal, or `Next::Again` (soon, without
     /// sleeping) when a trim released something meanwhile or is held up by
     /// a push in flight, whose publication notifies readers, not `room`. A
-    /// payload larger than the whole budget is `Ok(Err(Full))` at once:
+    /// payload larger than the whole budget is `Ok(Err(TooLarge))` at once:
     /// waiting cannot help.
     #[allow(clippy::type_complexity)]
     pub(crate) fn try_push_for_room(
@@ -292,7 +315,7 @@ impl<T: Send + Sync + 'static> Engine<T> {
         match self.push_with(payload, bytes, |seq, now, payload| {
             self.fresh(seq, now, payload)
         }) {
-            Err(PushError::Full(payload)) if bytes <= self.log.limit.min(MAX_ITEM_BYTES) => {
+            Err(PushError::Full(payload)) => {
                 let guard = epoch::pin();
                 let mut held = false;
                 let released = self.log.trim_step_noting(&guard, &mut held);
@@ -322,7 +345,7 @@ impl<T: Send + Sync + 'static> Engine<T> {
         let guard = epoch::pin();
         // (Each item's size fits a slot if the total does; otherwise the
         // item-by-item path refuses the one that does not.)
-        if total <= log.limit && total <= MAX_ITEM_BYTES && log.try_reserve(total) {
+        if self.can_fit(total) && log.try_reserve(total) {
             let Some(first) = log.reserve_seqs(n as u64, &guard) else {
                 log.unreserve(total);
                 return Err(PushBatchError::Closed(items));
@@ -341,11 +364,13 @@ impl<T: Send + Sync + 'static> Engine<T> {
         let mut pushed = 0;
         while let Some(payload) = rest.next() {
             if let Err(e) = self.push_fresh(payload) {
-                let closed = e.is_closed();
+                let (closed, too_large) = (e.is_closed(), e.is_too_large());
                 let mut back = vec![e.into_inner()];
                 back.extend(rest);
                 return Err(if closed {
                     PushBatchError::Closed(back)
+                } else if too_large {
+                    PushBatchError::TooLarge(back)
                 } else {
                     PushBatchError::Full(back)
                 });

@@ -850,6 +850,37 @@ pub struct Envelope<T> {
     pub payload: T,
 }
 
+/// Another counted reference to the same delivered item (no copy of the
+/// payload, no new dequeue: the clone reports the same consumer and dequeue
+/// time). The item stays alive until its last `Delivery` drops; while two
+/// are held, [`Delivery::try_into_payload`] hands back the delivery.
+///
+/// # Examples
+///
+/// ```
+/// use chunkq::Queue;
+/// let q: Queue<String> = Queue::new("a");
+/// let c = q.subscribe();
+/// q.push("x".into()).unwrap();
+/// let d = c.try_recv().unwrap();
+/// let e = d.clone();
+/// assert!(std::ptr::eq(d.payload(), e.payload()));
+/// assert_eq!((e.id(), e.dequeued_at()), (d.id(), d.dequeued_at()));
+/// drop(q);
+/// drop(c);
+/// drop(d);
+/// assert_eq!(e.payload(), "x"); // still alive
+/// ```
+impl<T> Clone for Delivery<T> {
+    fn clone(&self) -> Self {
+        Self {
+            item: self.item.clone(),
+            consumer: self.consumer,
+            at: self.at,
+        }
+    }
+}
+
 impl<T> Deref for Delivery<T> {
     type Target = Item<T>;
     fn deref(&self) -> &Item<T> {

@@ -5,25 +5,37 @@ use std::fmt;
 
 /// Why [`crate::Queue::push`] refused an item; the payload comes back.
 ///
+/// Three reasons, each calling for something else: `Full` (retry later, or
+/// wait with [`crate::Queue::push_timeout`]), `TooLarge` (never retry: no
+/// amount of room makes this payload fit) and `Closed` (stop).
+///
 /// # Examples
 ///
 /// ```
 /// use chunkq::{PushError, Queue};
-/// let q: Queue<u32> = Queue::new("a");
-/// q.close();
-/// match q.push(7) {
-///     Err(PushError::Closed(v)) => assert_eq!(v, 7),
+/// let q: Queue<Vec<u8>> = Queue::builder("a").memory_limit(4096).build().unwrap();
+/// match q.push(vec![0; 10_000]) {
+///     Err(PushError::TooLarge(v)) => assert_eq!(v.len(), 10_000),
 ///     other => panic!("{other:?}"),
+/// }
+/// q.close();
+/// match q.push(vec![7]) {
+///     Err(e) => assert!(e.is_closed() && e.into_inner() == [7]),
+///     Ok(_) => unreachable!(),
 /// }
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PushError<T> {
-    /// The memory budget is full and the policy is `Overflow::Reject`, or the
-    /// payload alone is larger than the whole budget or than one item may
-    /// account for (4 GiB, its accounted size is stored in 32 bits).
+    /// The memory budget is full now and the policy is `Overflow::Reject`:
+    /// room appears when consumers read or items expire.
     Full(T),
     /// The queue is closed.
     Closed(T),
+    /// The payload can never fit: alone it is larger than the whole budget,
+    /// or than one item may account for (4 GiB; its accounted size is
+    /// stored in 32 bits). Retrying cannot help.
+    TooLarge(T),
 }
 
 impl<T> PushError<T> {
@@ -39,19 +51,21 @@ impl<T> PushError<T> {
     /// ```
     pub fn into_inner(self) -> T {
         match self {
-            PushError::Full(v) | PushError::Closed(v) => v,
+            PushError::Full(v) | PushError::Closed(v) | PushError::TooLarge(v) => v,
         }
     }
 
-    /// Whether the budget was full.
+    /// Whether the budget was full (a retry may succeed).
     ///
     /// # Examples
     ///
     /// ```
     /// # use chunkq::PushError;
     /// assert!(PushError::Full(1).is_full());
+    /// assert!(!PushError::TooLarge(1).is_full());
     /// assert_eq!(format!("{:?}", PushError::Full(1)), "Full(..)");
     /// ```
+    #[must_use]
     pub fn is_full(&self) -> bool {
         matches!(self, PushError::Full(_))
     }
@@ -64,8 +78,23 @@ impl<T> PushError<T> {
     /// # use chunkq::PushError;
     /// assert!(PushError::Closed(1).is_closed());
     /// ```
+    #[must_use]
     pub fn is_closed(&self) -> bool {
         matches!(self, PushError::Closed(_))
+    }
+
+    /// Whether the payload can never fit (a retry cannot succeed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use chunkq::PushError;
+    /// assert!(PushError::TooLarge(1).is_too_large());
+    /// assert_eq!(format!("{:?}", PushError::TooLarge(1)), "TooLarge(..)");
+    /// ```
+    #[must_use]
+    pub fn is_too_large(&self) -> bool {
+        matches!(self, PushError::TooLarge(_))
     }
 }
 
@@ -74,6 +103,7 @@ impl<T> fmt::Debug for PushError<T> {
         match self {
             PushError::Full(_) => f.write_str("Full(..)"),
             PushError::Closed(_) => f.write_str("Closed(..)"),
+            PushError::TooLarge(_) => f.write_str("TooLarge(..)"),
         }
     }
 }
@@ -83,6 +113,7 @@ impl<T> fmt::Display for PushError<T> {
         match self {
             PushError::Full(_) => "pushing into a full queue".fmt(f),
             PushError::Closed(_) => "pushing into a closed queue".fmt(f),
+            PushError::TooLarge(_) => "pushing a payload larger than the whole budget".fmt(f),
         }
     }
 }
@@ -105,16 +136,16 @@ impl<T> Error for PushError<T> {}
 /// }
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PushTimeoutError<T> {
     /// No room appeared in time (the budget stayed full under
     /// `Overflow::Reject`).
     Timeout(T),
     /// The queue is closed (also when it closed while the push waited).
     Closed(T),
-    /// The payload alone is larger than the whole budget (or than the
-    /// 4 GiB one item may account for): no amount of waiting makes room for
-    /// it, so it is refused at once.
-    Full(T),
+    /// The payload can never fit (see [`PushError::TooLarge`]): it is
+    /// refused at once, without waiting.
+    TooLarge(T),
 }
 
 impl<T> PushTimeoutError<T> {
@@ -134,7 +165,7 @@ impl<T> PushTimeoutError<T> {
         match self {
             PushTimeoutError::Timeout(v)
             | PushTimeoutError::Closed(v)
-            | PushTimeoutError::Full(v) => v,
+            | PushTimeoutError::TooLarge(v) => v,
         }
     }
 
@@ -147,8 +178,25 @@ impl<T> PushTimeoutError<T> {
     /// assert!(PushTimeoutError::Timeout(1).is_timeout());
     /// assert_eq!(format!("{:?}", PushTimeoutError::Timeout(1)), "Timeout(..)");
     /// ```
+    #[must_use]
     pub fn is_timeout(&self) -> bool {
         matches!(self, PushTimeoutError::Timeout(_))
+    }
+
+    /// Whether the budget was full until the deadline: the same as
+    /// [`PushTimeoutError::is_timeout`] (the name the other push errors
+    /// use; a later retry may succeed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use chunkq::PushTimeoutError;
+    /// assert!(PushTimeoutError::Timeout(1).is_full());
+    /// assert!(!PushTimeoutError::TooLarge(1).is_full());
+    /// ```
+    #[must_use]
+    pub fn is_full(&self) -> bool {
+        self.is_timeout()
     }
 
     /// Whether the queue was closed.
@@ -159,8 +207,22 @@ impl<T> PushTimeoutError<T> {
     /// # use chunkq::PushTimeoutError;
     /// assert!(PushTimeoutError::Closed(1).is_closed());
     /// ```
+    #[must_use]
     pub fn is_closed(&self) -> bool {
         matches!(self, PushTimeoutError::Closed(_))
+    }
+
+    /// Whether the payload can never fit (a retry cannot succeed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use chunkq::PushTimeoutError;
+    /// assert!(PushTimeoutError::TooLarge(1).is_too_large());
+    /// ```
+    #[must_use]
+    pub fn is_too_large(&self) -> bool {
+        matches!(self, PushTimeoutError::TooLarge(_))
     }
 }
 
@@ -169,7 +231,7 @@ impl<T> fmt::Debug for PushTimeoutError<T> {
         match self {
             PushTimeoutError::Timeout(_) => f.write_str("Timeout(..)"),
             PushTimeoutError::Closed(_) => f.write_str("Closed(..)"),
-            PushTimeoutError::Full(_) => f.write_str("Full(..)"),
+            PushTimeoutError::TooLarge(_) => f.write_str("TooLarge(..)"),
         }
     }
 }
@@ -179,7 +241,9 @@ impl<T> fmt::Display for PushTimeoutError<T> {
         match self {
             PushTimeoutError::Timeout(_) => "timed out waiting for room in a full queue".fmt(f),
             PushTimeoutError::Closed(_) => "pushing into a closed queue".fmt(f),
-            PushTimeoutError::Full(_) => "pushing a payload larger than the whole budget".fmt(f),
+            PushTimeoutError::TooLarge(_) => {
+                "pushing a payload larger than the whole budget".fmt(f)
+            }
         }
     }
 }
@@ -187,7 +251,8 @@ impl<T> fmt::Display for PushTimeoutError<T> {
 impl<T> Error for PushTimeoutError<T> {}
 
 /// Why [`crate::Queue::push_batch`] stopped; holds the payloads it did not
-/// push (the refused one first, then the rest in order).
+/// push (the refused one first, then the rest in order). The variants mean
+/// what [`PushError`]'s do, for the refused payload.
 ///
 /// # Examples
 ///
@@ -200,11 +265,15 @@ impl<T> Error for PushTimeoutError<T> {}
 /// assert_eq!(err.into_inner(), vec![1, 2, 3]);
 /// ```
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PushBatchError<T> {
     /// The budget was full (see [`PushError::Full`]).
     Full(Vec<T>),
     /// The queue was closed.
     Closed(Vec<T>),
+    /// The first payload not pushed can never fit (see
+    /// [`PushError::TooLarge`]); the ones after it were not tried.
+    TooLarge(Vec<T>),
 }
 
 impl<T> PushBatchError<T> {
@@ -218,8 +287,47 @@ impl<T> PushBatchError<T> {
     /// ```
     pub fn into_inner(self) -> Vec<T> {
         match self {
-            PushBatchError::Full(v) | PushBatchError::Closed(v) => v,
+            PushBatchError::Full(v) | PushBatchError::Closed(v) | PushBatchError::TooLarge(v) => v,
         }
+    }
+
+    /// Whether the budget was full.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use chunkq::PushBatchError;
+    /// assert!(PushBatchError::Full(vec![1]).is_full());
+    /// ```
+    #[must_use]
+    pub fn is_full(&self) -> bool {
+        matches!(self, PushBatchError::Full(_))
+    }
+
+    /// Whether the queue was closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use chunkq::PushBatchError;
+    /// assert!(PushBatchError::Closed(vec![1]).is_closed());
+    /// ```
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        matches!(self, PushBatchError::Closed(_))
+    }
+
+    /// Whether the first payload not pushed can never fit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use chunkq::PushBatchError;
+    /// assert!(PushBatchError::TooLarge(vec![1]).is_too_large());
+    /// ```
+    #[must_use]
+    pub fn is_too_large(&self) -> bool {
+        matches!(self, PushBatchError::TooLarge(_))
     }
 }
 
@@ -228,6 +336,7 @@ impl<T> fmt::Debug for PushBatchError<T> {
         match self {
             PushBatchError::Full(v) => write!(f, "Full({} payloads)", v.len()),
             PushBatchError::Closed(v) => write!(f, "Closed({} payloads)", v.len()),
+            PushBatchError::TooLarge(v) => write!(f, "TooLarge({} payloads)", v.len()),
         }
     }
 }
@@ -241,6 +350,11 @@ impl<T> fmt::Display for PushBatchError<T> {
             PushBatchError::Closed(v) => {
                 write!(f, "pushing into a closed queue ({} not pushed)", v.len())
             }
+            PushBatchError::TooLarge(v) => write!(
+                f,
+                "pushing a payload larger than the whole budget ({} not pushed)",
+                v.len()
+            ),
         }
     }
 }
@@ -350,6 +464,9 @@ pub enum ConfigError {
     ZeroSweepInterval,
     /// The operating system refused to start the sweeper thread.
     SweeperSpawn,
+    /// The queue name contains a NUL byte (it names the queue's thread, in
+    /// metrics and in logs, where a NUL cannot go).
+    NulInName,
 }
 
 impl fmt::Display for ConfigError {
@@ -361,6 +478,7 @@ impl fmt::Display for ConfigError {
                 "sweep_interval must be greater than zero (use None for no sweeper)".fmt(f)
             }
             ConfigError::SweeperSpawn => "cannot start the sweeper thread".fmt(f),
+            ConfigError::NulInName => "the queue name contains a NUL byte".fmt(f),
         }
     }
 }

@@ -100,6 +100,17 @@ pub(crate) enum Cause {
     Evicted = 2,
 }
 
+/// How a group is named in `stats` and metrics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Label {
+    /// A named group (`Queue::subscribe_group`).
+    Named(std::sync::Arc<str>),
+    /// An anonymous group: the smallest number free among the queue's
+    /// anonymous groups when it registered (stable while it lives, and
+    /// bounded by how many live at once).
+    Anonymous(u32),
+}
+
 /// One consumer group: the state all clones of a `Consumer` share.
 pub(crate) struct Group<T> {
     /// The group's UUID ([`crate::Consumer::id`]).
@@ -123,6 +134,15 @@ pub(crate) struct Group<T> {
     pending_evicted: AtomicU64,
     /// Time (ns since the Unix epoch) of the latest miss counted.
     last_miss_at: AtomicU64,
+    /// Running total of items this group claimed but never saw, because
+    /// the closure of a borrowed read (`Consumer::read`) panicked first.
+    abandoned: AtomicU64,
+    /// Abandoned count not yet taken by a `Notifications` receiver.
+    pending_abandoned: AtomicU64,
+    /// How `stats` and metrics name the group, set once by the queue handle
+    /// that registered it, right after `Log::register` (unset for that
+    /// moment; set or not, nothing in the protocol reads it).
+    label: std::sync::OnceLock<Label>,
     /// Cursor moves past unread items in flight: incremented before the
     /// move's CAS, decremented after its counting (or after its CAS failed).
     /// `missed()` waits until it reads zero, so a count is never seen behind
@@ -280,6 +300,9 @@ impl<T> Group<T> {
             pending_expired: AtomicU64::new(0),
             pending_evicted: AtomicU64::new(0),
             last_miss_at: AtomicU64::new(0),
+            abandoned: AtomicU64::new(0),
+            pending_abandoned: AtomicU64::new(0),
+            label: std::sync::OnceLock::new(),
             moving: AtomicU64::new(0),
             hint: Atomic::null(),
             handles: AtomicUsize::new(1),
@@ -327,6 +350,50 @@ impl<T> Group<T> {
         // the SeqCst `waiters` load in the caller's `Signal::notify` (see
         // `wait.rs`).
         pending.fetch_add(n, Ordering::SeqCst);
+    }
+
+    // ----- label ---------------------------------------------------------------
+
+    /// Sets the group's label (once; later calls change nothing).
+    pub(crate) fn set_label(&self, label: Label) {
+        let _ = self.label.set(label);
+    }
+
+    /// The group's label, once set.
+    pub(crate) fn label(&self) -> Option<&Label> {
+        self.label.get()
+    }
+
+    // ----- abandoned items --------------------------------------------------
+    // Counted by the reader that claimed them (`Consumer::read`), after its
+    // claim: no cursor move, so outside the `moving` protocol above.
+
+    /// Counts `n` items this group claimed and never saw (a borrowed read's
+    /// closure panicked), at `now` (the caller notifies notice waiters).
+    pub(crate) fn count_abandoned(&self, n: u64, now: u64) {
+        // Relaxed: a statistic (the claim's CAS made the items this
+        // reader's, so no one else counts them).
+        self.abandoned.fetch_add(n, Ordering::Relaxed);
+        self.last_miss_at.fetch_max(now, Ordering::Relaxed);
+        // SeqCst: as the pending counts in `count_missed`.
+        self.pending_abandoned.fetch_add(n, Ordering::SeqCst);
+    }
+
+    /// The running total of abandoned items.
+    pub(crate) fn abandoned(&self) -> u64 {
+        self.abandoned.load(Ordering::SeqCst)
+    }
+
+    /// Whether abandoned items wait for a `Notifications` receiver.
+    pub(crate) fn has_pending_abandoned(&self) -> bool {
+        // SeqCst: as `has_pending`.
+        self.pending_abandoned.load(Ordering::SeqCst) != 0
+    }
+
+    /// Takes the abandoned items counted since the last take.
+    pub(crate) fn take_pending_abandoned(&self) -> u64 {
+        // SeqCst: as `take_pending`.
+        self.pending_abandoned.swap(0, Ordering::SeqCst)
     }
 
     /// Points the hint at `chunk` (loaded under `guard`), taking a counted

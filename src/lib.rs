@@ -18,6 +18,10 @@
 //!   sequence number and an event history that grows when it is
 //!   [forwarded](Queue::forward) to another queue.
 //!
+//! Payloads are `Send + Sync`: readers share an item rather than move it
+//! out (see [`Queue`], "Why `T: Sync`", for a work queue of
+//! `Box<dyn FnOnce() + Send>`).
+//!
 //! `push` and `try_recv` take no lock on their own path (waking a parked
 //! receiver does; see "Waiting"): a push is a CAS on the memory counter,
 //! a `fetch_add` on the tail and a `Release` store; a read is a CAS on the
@@ -50,7 +54,9 @@
 //! For every consumer group, each item pushed after it subscribed is either
 //! delivered to exactly one member exactly once, or counted exactly once in
 //! [`Consumer::missed`] as `expired` or `evicted`: never both, never neither,
-//! whatever the interleaving. Items released because every consumer had
+//! whatever the interleaving. (A third cause, `abandoned`, counts the items a
+//! [`Consumer::read`] claimed and never lent to its closure because the
+//! closure panicked.) Items released because every consumer had
 //! read them are not missed by anyone. A consumer that subscribes while items
 //! are being released starts after them.
 //!
@@ -121,14 +127,15 @@
 //!   [`Delivery::to_envelope`], serialize, send, deserialize,
 //!   [`Queue::push_envelope`].
 //! - `metrics`: `Queue::report_metrics` reports [`Queue::stats`] through the
-//!   `metrics` facade (gauges `chunkq_len`, `chunkq_memory_used_bytes`,
+//!   `metrics` facade (gauges `chunkq_len`, `chunkq_retained`,
+//!   `chunkq_memory_used_bytes`,
 //!   `chunkq_memory_limit_bytes`, `chunkq_oldest_age_seconds`,
 //!   `chunkq_groups`, `chunkq_group_lag`, `chunkq_group_members`; counters
 //!   `chunkq_pushed_total`, `chunkq_refused_total`, `chunkq_released_total`,
 //!   `chunkq_expired_total`, `chunkq_evicted_total` and
-//!   `chunkq_group_missed_total` with `cause` = `expired` / `evicted`; labels
-//!   `queue` and, per group, `group`), and the housekeeping thread reports
-//!   after every sweep.
+//!   `chunkq_group_missed_total` with `cause` = `expired` / `evicted` /
+//!   `abandoned`; labels `queue` and, per group, `group`), and the
+//!   housekeeping thread reports after every sweep.
 //!
 //! With `serde`, an envelope has this shape (shown as JSON; this is part of
 //! the crate's stable interface). The UUID is written as uuid's serde
@@ -216,9 +223,17 @@
 //! ]);
 //!
 //! // Missed counts and notices serialize too (for metrics, say).
-//! let m = Missed { expired: 2, evicted: 1 };
+//! // (`abandoned` is written only when it is not 0.)
+//! let mut m = Missed::default();
+//! (m.expired, m.evicted) = (2, 1);
 //! assert_eq!(serde_json::to_string(&m).unwrap(), r#"{"expired":2,"evicted":1}"#);
-//! let n = Notice { expired: 0, evicted: 1, at: std::time::UNIX_EPOCH };
+//! m.abandoned = 3;
+//! assert_eq!(
+//!     serde_json::to_string(&m).unwrap(),
+//!     r#"{"expired":2,"evicted":1,"abandoned":3}"#,
+//! );
+//! let mut n = Notice::default();
+//! n.evicted = 1;
 //! assert_eq!(
 //!     serde_json::to_string(&n).unwrap(),
 //!     r#"{"expired":0,"evicted":1,"at":{"secs_since_epoch":0,"nanos_since_epoch":0}}"#,
@@ -234,6 +249,7 @@
 mod chunk;
 mod clock;
 mod consumer;
+mod directory;
 mod engine;
 mod envelope;
 mod error;
@@ -243,6 +259,7 @@ mod lease;
 mod log;
 #[cfg(feature = "metrics")]
 mod metrics;
+mod notice;
 mod queue;
 #[cfg(feature = "serde")]
 mod serde_impls;
@@ -253,7 +270,7 @@ mod sync;
 mod wait;
 
 pub use clock::Clock;
-pub use consumer::{Consumer, Missed, Notice, Notifications, Wait};
+pub use consumer::{Consumer, Missed, Received, Wait};
 pub use engine::Overflow;
 pub use envelope::{Delivery, Envelope, Event, EventKind, Events, Item};
 pub use error::{
@@ -261,6 +278,7 @@ pub use error::{
     TryRecvError,
 };
 pub use group::Start;
+pub use notice::{Notice, Notifications};
 pub use queue::{
     Builder, DEFAULT_MEMORY_LIMIT, DEFAULT_SWEEP_INTERVAL, DEFAULT_TTL, FnSizer, Queue, TraitSizer,
     WeakQueue,

@@ -64,6 +64,37 @@ pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 /// producer.join().unwrap();
 /// assert_eq!(c.recv().unwrap().payload(), "hello");
 /// ```
+///
+/// # Why `T: Sync`
+/// An item is not moved to its reader: it stays in the queue, and every
+/// consumer group that reads it gets a [`Delivery`], a counted reference to
+/// the same item. Several groups, on several threads, can hold references
+/// to one payload at the same moment, so the payload must be shareable
+/// between threads (`Sync`); and it is dropped by whichever thread lets go
+/// of it last (`Send`).
+///
+/// A work queue of jobs that are `Send` but not `Sync`, such as
+/// `Box<dyn FnOnce() + Send>`, wraps each job in a `Mutex` (which is `Sync`
+/// for any `Send` content) and takes it out once:
+///
+/// ```
+/// use chunkq::Queue;
+/// use std::sync::Mutex;
+///
+/// type Job = Mutex<Option<Box<dyn FnOnce() -> u32 + Send>>>;
+/// let q: Queue<Job> = Queue::builder("jobs").sizer(|_| 0).build().unwrap();
+/// let workers = q.subscribe();
+/// q.push(Mutex::new(Some(Box::new(|| 6 * 7)))).unwrap();
+/// let d = workers.try_recv().unwrap();
+/// let job = d.payload().lock().unwrap().take().expect("run once");
+/// assert_eq!(job(), 42);
+/// ```
+///
+/// (Calling an `FnOnce` takes it by value, and a delivery only lends the
+/// payload: the `Option` lets the one worker that runs the job take it.)
+/// With one reader group and no need for retention, TTL or broadcast, a
+/// channel that moves each value to its one receiver (crossbeam-channel,
+/// flume) asks for `Send` only.
 pub struct Queue<T: Send + Sync + 'static> {
     /// This handle's counted reference to the chunk it last pushed into,
     /// so that `push` within that chunk pins no epoch guard (its own:
@@ -198,6 +229,8 @@ struct Handle<T: Send + Sync + 'static> {
     shared: Arc<Engine<T>>,
     /// The registration for background sweeps, if any.
     sweeper: Option<crate::sweeper::Sweeper>,
+    /// The queue's groups by name, and its anonymous groups' numbers.
+    directory: std::sync::Arc<crate::directory::Directory<T>>,
 }
 
 impl<T: Send + Sync + 'static> Drop for Handle<T> {
@@ -205,6 +238,9 @@ impl<T: Send + Sync + 'static> Drop for Handle<T> {
         self.shared.log.close();
         // Deregisters from the housekeeping thread; never waits for it.
         self.sweeper = None;
+        // Its `queue` label is free for another queue of the same name.
+        #[cfg(feature = "metrics")]
+        crate::metrics::unregister(self.shared.id);
     }
 }
 
@@ -222,8 +258,9 @@ impl<T: Send + Sync + 'static> fmt::Debug for Queue<T> {
         f.debug_struct("Queue")
             .field("name", &self.name())
             .field("id", &self.id())
-            // `len()` may wait for a `close` in flight; `Debug` never waits.
-            .field("len", &{
+            // `retained()` may wait for a `close` in flight; `Debug` never
+            // waits.
+            .field("retained", &{
                 let log = &self.shared().log;
                 log.tail_now().saturating_sub(log.head_seq())
             })
@@ -239,8 +276,9 @@ impl<T: EstimateSize + Send + Sync + 'static> Queue<T> {
     /// overflow, 10-minute TTL, a sweep every 30 seconds.
     ///
     /// # Panics
-    /// If the operating system refuses to start the sweeper thread (use
-    /// [`Queue::builder`] to get that as an error instead).
+    /// If `name` contains a NUL byte, or the operating system refuses to
+    /// start the sweeper thread (use [`Queue::builder`] to get either as a
+    /// [`ConfigError`] instead).
     ///
     /// # Examples
     ///
@@ -322,10 +360,11 @@ impl<T: Send + Sync + 'static> Queue<T> {
     /// (and wait for a push in flight to publish the slot it evicts).
     ///
     /// # Errors
-    /// [`PushError::Full`] if the budget is full under `Overflow::Reject`, or
-    /// if this one payload is larger than the whole budget;
-    /// [`PushError::Closed`] if the queue is closed. Both hand the payload
-    /// back.
+    /// Each hands the payload back: [`PushError::Full`] if the budget is
+    /// full under `Overflow::Reject` (a retry may succeed);
+    /// [`PushError::TooLarge`] if this one payload is larger than the whole
+    /// budget (under either policy; a retry cannot succeed);
+    /// [`PushError::Closed`] if the queue is closed.
     ///
     /// # Examples
     ///
@@ -355,8 +394,8 @@ impl<T: Send + Sync + 'static> Queue<T> {
     /// Each hands the payload back: [`PushTimeoutError::Timeout`] if no room
     /// appeared in time, [`PushTimeoutError::Closed`] if the queue is closed
     /// (also when it closes while the push waits: the wait ends at once),
-    /// and [`PushTimeoutError::Full`] at once if this one payload is larger
-    /// than the whole budget.
+    /// and [`PushTimeoutError::TooLarge`] at once if this one payload is
+    /// larger than the whole budget.
     ///
     /// # Examples
     ///
@@ -395,8 +434,11 @@ impl<T: Send + Sync + 'static> Queue<T> {
         match pushed {
             Ok(Ok(id)) => Ok(id),
             Ok(Err(PushError::Closed(payload))) => Err(PushTimeoutError::Closed(payload)),
-            Ok(Err(PushError::Full(payload))) => Err(PushTimeoutError::Full(payload)),
-            Err(payload) => Err(PushTimeoutError::Timeout(payload)),
+            Ok(Err(PushError::TooLarge(payload))) => Err(PushTimeoutError::TooLarge(payload)),
+            // (`try_push_for_room` waits on `Full`, never returns it.)
+            Ok(Err(PushError::Full(payload))) | Err(payload) => {
+                Err(PushTimeoutError::Timeout(payload))
+            }
         }
     }
 
@@ -413,10 +455,10 @@ impl<T: Send + Sync + 'static> Queue<T> {
     ///
     /// # Errors
     /// [`PushError::Closed`] if the queue is closed (also when it closes
-    /// while the push waits), [`PushError::Full`] at once if this one
+    /// while the push waits), [`PushError::TooLarge`] at once if this one
     /// payload is larger than the whole budget (waiting cannot help); both
-    /// hand the payload back. It never returns `Full` for a budget that is
-    /// merely full.
+    /// hand the payload back. It never returns [`PushError::Full`]: it
+    /// waits instead.
     ///
     /// # Examples
     ///
@@ -459,8 +501,9 @@ impl<T: Send + Sync + 'static> Queue<T> {
     /// everything before them was pushed.
     ///
     /// # Errors
-    /// [`PushBatchError::Full`] or [`PushBatchError::Closed`] with the
-    /// payloads not pushed.
+    /// [`PushBatchError::Full`], [`PushBatchError::TooLarge`] or
+    /// [`PushBatchError::Closed`] (as [`PushError`]'s variants, for the first
+    /// payload not pushed), with the payloads not pushed.
     ///
     /// # Examples
     ///
@@ -571,6 +614,7 @@ impl<T: Send + Sync + 'static> Queue<T> {
     /// assert_eq!(*a.try_recv().unwrap().payload(), 1);
     /// assert_eq!(*b.try_recv().unwrap().payload(), 1); // b has its own cursor
     /// ```
+    #[must_use = "a consumer dropped at once deregisters its group"]
     pub fn subscribe(&self) -> Consumer<T> {
         self.subscribe_from(Start::Oldest)
     }
@@ -586,38 +630,124 @@ impl<T: Send + Sync + 'static> Queue<T> {
     /// let c = q.subscribe_from(Start::Latest);
     /// assert_eq!(c.try_recv().unwrap_err(), TryRecvError::Empty);
     /// ```
+    #[must_use = "a consumer dropped at once deregisters its group"]
     pub fn subscribe_from(&self, start: Start) -> Consumer<T> {
-        Consumer::new(self.shared().clone(), start)
+        Consumer::new(self.shared().clone(), start, &self.handle.directory)
     }
 
-    /// Retained items: pushed and not yet expired, evicted, or released
-    /// after every consumer read them. (Items read by every consumer are
-    /// released a chunk at a time, when a consumer leaves a chunk, when the
-    /// budget is full, or on a sweep; until then they still count here.)
+    /// A member of the consumer group named `name`: joins the group (its
+    /// cursor, its missed counts, its notices) if one of that name lives in
+    /// this queue, otherwise makes it, starting at `start` (ignored when
+    /// joining). The in-process form of a Kafka `group.id` or a JetStream
+    /// durable consumer: handles made by separate calls compete for the
+    /// group's items, as clones do. The group lives while any of its
+    /// handles does; after the last drops, the name starts a new group.
+    ///
+    /// [`Queue::stats`] and the `metrics` feature label a named group by
+    /// its name (anonymous groups by a small number: `#0`, `#1`, ...).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chunkq::{Queue, Start};
+    /// let q: Queue<u32> = Queue::new("orders");
+    /// let billing = q.subscribe_group("billing", Start::Oldest);
+    /// q.push_batch([1, 2, 3]).unwrap();
+    /// assert_eq!(*billing.try_recv().unwrap().payload(), 1);
+    /// // Elsewhere in the program: the same group, where it stands.
+    /// let billing2 = q.subscribe_group("billing", Start::Latest);
+    /// assert_eq!(billing2.id(), billing.id());
+    /// assert_eq!(*billing2.try_recv().unwrap().payload(), 2);
+    /// assert_eq!(q.consumer_count(), 1);
+    /// let s = q.stats();
+    /// assert_eq!((s.groups[0].name.as_deref(), s.groups[0].members), (Some("billing"), 2));
+    /// ```
+    #[must_use = "a consumer dropped at once leaves its group (and ends it if it was the last)"]
+    pub fn subscribe_group(&self, name: &str, start: Start) -> Consumer<T> {
+        Consumer::named(self.shared().clone(), name, start, &self.handle.directory)
+    }
+
+    /// Items some consumer group has not read yet (tokio's `len`): from the
+    /// slowest group's cursor to the newest item, counting only retained
+    /// items (an item that expired or was evicted unread is missed, not
+    /// queued). With no group subscribed, every retained item counts: it
+    /// is kept for a subscriber that may come. A push in flight counts.
+    ///
+    /// Items every group has read are not counted, even while they are
+    /// still retained (they are released a chunk at a time: when a consumer
+    /// leaves a chunk, when the budget is full, or on a sweep); see
+    /// [`Queue::retained`] for those.
     ///
     /// # Examples
     ///
     /// ```
     /// let q: chunkq::Queue<u8> = chunkq::Queue::new("a");
-    /// q.push(1).unwrap();
-    /// q.push(2).unwrap();
-    /// assert_eq!(q.len(), 2);
+    /// q.push_batch([1, 2, 3]).unwrap(); // nobody subscribed: kept
+    /// assert_eq!(q.len(), 3);
+    /// let (fast, slow) = (q.subscribe(), q.subscribe());
+    /// while fast.try_recv().is_ok() {}
+    /// assert_eq!(q.len(), 3); // `slow` has read nothing
+    /// while slow.try_recv().is_ok() {}
+    /// assert_eq!(q.len(), 0); // read by every group...
+    /// assert_eq!(q.retained(), 3); // ...and not released yet
     /// ```
     pub fn len(&self) -> usize {
-        // Saturates where `usize` is narrower than the sequence numbers.
-        usize::try_from(self.shared().log.len()).unwrap_or(usize::MAX)
+        crate::stats::unread(&self.shared().log)
     }
 
-    /// Whether no item is retained.
+    /// Whether no consumer group has anything left to read ([`Queue::len`]
+    /// is 0).
     ///
     /// # Examples
     ///
     /// ```
     /// let q: chunkq::Queue<u8> = chunkq::Queue::new("a");
     /// assert!(q.is_empty());
+    /// let c = q.subscribe();
+    /// q.push(1).unwrap();
+    /// assert!(!q.is_empty());
+    /// c.try_recv().unwrap();
+    /// assert!(q.is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Retained items: pushed and not yet expired, evicted, or released
+    /// after every consumer read them, whether read already or not. (Items
+    /// read by every consumer are released a chunk at a time, when a
+    /// consumer leaves a chunk, when the budget is full, or on a sweep;
+    /// until then they still count here.) What [`Queue::memory_used`]
+    /// accounts for.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let q: chunkq::Queue<u8> = chunkq::Queue::new("a");
+    /// let c = q.subscribe();
+    /// q.push(1).unwrap();
+    /// q.push(2).unwrap();
+    /// c.try_recv().unwrap();
+    /// assert_eq!((q.retained(), q.len()), (2, 1));
+    /// ```
+    pub fn retained(&self) -> usize {
+        // Saturates where `usize` is narrower than the sequence numbers.
+        usize::try_from(self.shared().log.len()).unwrap_or(usize::MAX)
+    }
+
+    /// The overflow policy this queue was built with
+    /// ([`Builder::overflow`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chunkq::{Overflow, Queue};
+    /// let q: Queue<u8> = Queue::builder("a").overflow(Overflow::DropOldest).build().unwrap();
+    /// assert_eq!(q.overflow(), Overflow::DropOldest);
+    /// assert_eq!(Queue::<u8>::new("b").overflow(), Overflow::Reject);
+    /// ```
+    pub fn overflow(&self) -> Overflow {
+        self.shared().overflow
     }
 
     /// Registered consumer groups (independent cursors; clones of one
@@ -687,6 +817,7 @@ impl<T: Send + Sync + 'static> Queue<T> {
     /// drop(q);
     /// assert!(weak.upgrade().is_none());
     /// ```
+    #[must_use]
     pub fn downgrade(&self) -> WeakQueue<T> {
         WeakQueue {
             handle: std::sync::Arc::downgrade(&self.handle),
@@ -709,6 +840,7 @@ impl<T: Send + Sync + 'static> Queue<T> {
     /// assert!(q.wait_unsubscribed(Duration::from_secs(60)));
     /// t.join().unwrap();
     /// ```
+    #[must_use = "false means a consumer is still subscribed"]
     pub fn wait_unsubscribed(&self, timeout: Duration) -> bool {
         let log = &self.shared().log;
         // The last handle of a group deregisters it (a SeqCst store of the
@@ -777,7 +909,8 @@ impl<T: Send + Sync + 'static> Queue<T> {
     /// q.push_batch([1, 2, 3]).unwrap();
     /// c.try_recv().unwrap();
     /// let s = q.stats();
-    /// assert_eq!((s.len, s.pushed, s.refused), (3, 3, 0));
+    /// // Two items are unread; three are still retained.
+    /// assert_eq!((s.len, s.retained, s.pushed, s.refused), (2, 3, 3, 0));
     /// assert_eq!(s.groups.len(), 1);
     /// assert_eq!((s.groups[0].id, s.groups[0].members, s.groups[0].lag), (c.id(), 1, 2));
     /// assert!(s.oldest_age.is_some());
@@ -927,6 +1060,7 @@ impl<T> fmt::Debug for FnSizer<T> {
 /// );
 /// ```
 #[derive(Debug)]
+#[must_use = "a Builder makes no queue until `build` is called"]
 pub struct Builder<T, S = TraitSizer> {
     /// Queue name.
     name: String,
@@ -1092,6 +1226,9 @@ impl<T: Send + Sync + 'static, S> Builder<T, S> {
         if self.sweep_interval.is_some_and(|d| d.is_zero()) {
             return Err(ConfigError::ZeroSweepInterval);
         }
+        if self.name.contains('\0') {
+            return Err(ConfigError::NulInName);
+        }
         let shared = Arc::new(Engine {
             log: Log::new(
                 Name::new(self.name.into_boxed_str()),
@@ -1104,6 +1241,8 @@ impl<T: Send + Sync + 'static, S> Builder<T, S> {
             sizer,
             refused: Default::default(),
         });
+        #[cfg(feature = "metrics")]
+        crate::metrics::register(&shared.log.name, shared.id);
         let sweeper = match self.sweep_interval {
             None => None,
             Some(every) => Some(
@@ -1113,7 +1252,11 @@ impl<T: Send + Sync + 'static, S> Builder<T, S> {
         };
         Ok(Queue {
             lease: Lease::new(),
-            handle: std::sync::Arc::new(Handle { shared, sweeper }),
+            handle: std::sync::Arc::new(Handle {
+                shared,
+                sweeper,
+                directory: std::sync::Arc::new(crate::directory::Directory::new()),
+            }),
         })
     }
 }
@@ -1122,7 +1265,8 @@ impl<T: EstimateSize + Send + Sync + 'static> Builder<T, TraitSizer> {
     /// Builds the queue, sizing payloads with [`EstimateSize`].
     ///
     /// # Errors
-    /// [`ConfigError`] for a zero memory limit, TTL or sweep interval.
+    /// [`ConfigError`] for a zero memory limit, TTL or sweep interval, or a
+    /// NUL byte in the name.
     ///
     /// # Examples
     ///
@@ -1140,7 +1284,8 @@ impl<T: Send + Sync + 'static> Builder<T, FnSizer<T>> {
     /// [`Builder::sizer`].
     ///
     /// # Errors
-    /// [`ConfigError`] for a zero memory limit, TTL or sweep interval.
+    /// [`ConfigError`] for a zero memory limit, TTL or sweep interval, or a
+    /// NUL byte in the name.
     ///
     /// # Examples
     ///

@@ -5,7 +5,8 @@
 
 use crate::consumer::Missed;
 use crate::engine::Engine;
-use crate::group::Cause;
+use crate::group::{Cause, JOINING, Label};
+use crate::log::Log;
 use crate::sync::epoch;
 use std::time::Duration;
 use uuid::Uuid;
@@ -14,10 +15,10 @@ use uuid::Uuid;
 /// each consumer group stands ([`crate::Queue::stats`]).
 ///
 /// The counters run from the queue's creation: every pushed item is, at any
-/// moment, still retained (`len`) or removed once, as `released` (every
-/// group had read it), `expired` or `evicted`; so
-/// `pushed == len + released + expired + evicted` when no push or removal
-/// is in flight.
+/// moment, still retained (`retained`) or removed once, as `released`
+/// (every group had read it), `expired` or `evicted`; so
+/// `pushed == retained + released + expired + evicted` when no push or
+/// removal is in flight.
 ///
 /// # Examples
 ///
@@ -32,8 +33,8 @@ use uuid::Uuid;
 /// q.push(4).unwrap();
 /// q.expire_now();
 /// let s = q.stats();
-/// assert_eq!((s.pushed, s.len, s.expired), (4, 1, 3));
-/// assert_eq!(s.pushed, s.len as u64 + s.released + s.expired + s.evicted);
+/// assert_eq!((s.pushed, s.retained, s.len, s.expired), (4, 1, 1, 3));
+/// assert_eq!(s.pushed, s.retained as u64 + s.released + s.expired + s.evicted);
 /// assert_eq!(s.groups[0].missed.expired, 3);
 /// assert_eq!(s.oldest_age, Some(Duration::ZERO)); // the manual clock stands still
 /// ```
@@ -43,8 +44,12 @@ use uuid::Uuid;
 pub struct Stats {
     /// The queue's name.
     pub name: String,
-    /// Retained items ([`crate::Queue::len`]).
+    /// The queue's UUID ([`crate::Queue::id`]).
+    pub id: Uuid,
+    /// Items some group has not read yet ([`crate::Queue::len`]).
     pub len: usize,
+    /// Retained items, read or not ([`crate::Queue::retained`]).
+    pub retained: usize,
     /// Accounted bytes of the retained items
     /// ([`crate::Queue::memory_used`]); never above `memory_limit`.
     pub memory_used: usize,
@@ -63,8 +68,9 @@ pub struct Stats {
     pub oldest_age: Option<Duration>,
     /// Items pushed since creation (forwarded and enveloped ones included).
     pub pushed: u64,
-    /// Pushes refused with [`crate::PushError::Full`] (`Reject`, or an item
-    /// larger than the budget); refusals of a closed queue are not counted.
+    /// Pushes refused with [`crate::PushError::Full`] (`Reject`) or
+    /// [`crate::PushError::TooLarge`] (an item larger than the budget);
+    /// refusals of a closed queue are not counted.
     pub refused: u64,
     /// Items removed because every registered group had read them:
     /// nobody's loss.
@@ -95,12 +101,40 @@ pub struct Stats {
 pub struct GroupStats {
     /// The group's id ([`crate::Consumer::id`]).
     pub id: Uuid,
+    /// The group's name, for a named group ([`crate::Queue::subscribe_group`]).
+    pub name: Option<String>,
     /// Live `Consumer` handles (clones) of the group.
     pub members: usize,
     /// Items retained that the group has not read ([`crate::Consumer::lag`]).
     pub lag: usize,
     /// What the group missed so far ([`crate::Consumer::missed`]).
     pub missed: Missed,
+    /// The group's label for metrics (unset while it registers).
+    #[cfg_attr(feature = "serde", serde(skip))]
+    pub(crate) label: Option<Label>,
+}
+
+/// Items some group has not read yet ([`crate::Queue::len`]); every
+/// retained item when no group is registered.
+pub(crate) fn unread<T: Send + Sync + 'static>(log: &Log<T>) -> usize {
+    let guard = epoch::pin();
+    // SeqCst (each load): the registry and the cursors first, then `head`,
+    // then `tail`; all only grow, so the result held at some instant between
+    // the loads, or is smaller.
+    let slowest = log
+        .registry
+        .load(&guard)
+        .iter()
+        .map(|g| g.cursor())
+        // A group still joining starts at `head` or later: `head` (below)
+        // bounds it.
+        .map(|c| if c & JOINING != 0 { 0 } else { c })
+        .min();
+    let h = log.head_seq();
+    let (t, _) = log.tail_seq();
+    let from = slowest.map_or(h, |c| c.max(h));
+    // Saturates where `usize` is narrower than the sequence numbers.
+    usize::try_from(t.saturating_sub(from)).unwrap_or(usize::MAX)
 }
 
 /// Takes the snapshot (see [`crate::Queue::stats`]).
@@ -114,19 +148,25 @@ pub(crate) fn snapshot<T: Send + Sync + 'static>(engine: &Engine<T>) -> Stats {
             .iter()
             .map(|g| {
                 log.catch_up(g);
-                let (expired, evicted) = g.missed();
                 GroupStats {
                     id: g.id(),
+                    name: match g.label() {
+                        Some(Label::Named(name)) => Some(name.to_string()),
+                        _ => None,
+                    },
+                    label: g.label().cloned(),
                     members: g.handles(),
                     lag: log.lag(g),
-                    missed: Missed { expired, evicted },
+                    missed: crate::consumer::missed_of(g),
                 }
             })
             .collect()
     };
     Stats {
         name: log.name.to_string(),
-        len: usize::try_from(log.len()).unwrap_or(usize::MAX),
+        id: engine.id,
+        len: unread(log),
+        retained: usize::try_from(log.len()).unwrap_or(usize::MAX),
         memory_used: log.used(),
         memory_pinned: log.pinned(),
         memory_limit: log.limit,

@@ -162,7 +162,7 @@ fn run(s: Setup) -> Totals {
                 sum.evicted += n.evicted;
             };
             while !stop.load(Ordering::SeqCst) {
-                if let Some(n) = slow_notices.recv_timeout(Duration::from_millis(1)) {
+                if let Ok(n) = slow_notices.recv_timeout(Duration::from_millis(1)) {
                     add(n);
                 }
             }

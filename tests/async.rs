@@ -11,7 +11,7 @@
 
 mod common;
 
-use chunkq::{Clock, Consumer, Overflow, PushError, Queue, RecvError};
+use chunkq::{Clock, Consumer, Overflow, PushError, Queue, Received, RecvError};
 use common::{item_bytes, size, within_patience};
 use futures_core::Stream;
 use std::future::{Future, poll_fn};
@@ -419,10 +419,10 @@ fn push_async_in_select_pushes_exactly_what_it_reports() {
 fn push_async_hands_the_payload_back() {
     within_patience("push_async errors", || {
         futures_executor::block_on(async {
-            // Larger than the whole budget: `Full` at once, not a wait.
+            // Larger than the whole budget: `TooLarge` at once, not a wait.
             let q: Queue<Vec<u8>> = Queue::builder("big").memory_limit(1000).build().unwrap();
             match q.push_async(vec![7; 4000]).await {
-                Err(PushError::Full(v)) => assert_eq!(v.len(), 4000),
+                Err(PushError::TooLarge(v)) => assert_eq!(v.len(), 4000),
                 other => panic!("{other:?}"),
             }
             // Closed.
@@ -549,7 +549,7 @@ fn notices_via_recv_async() {
             // A waiting receiver is woken by an eviction in another thread.
             let waiter = tokio::spawn(async move {
                 let mut evicted = 0;
-                while let Some(n) = notices.recv_async().await {
+                while let Ok(n) = notices.recv_async().await {
                     evicted += n.evicted;
                 }
                 evicted
@@ -595,6 +595,54 @@ fn notice_stream_ends_when_the_consumer_goes() {
             // is still open).
             drop(c);
             assert!(next(&mut s).await.is_none());
+        })
+    });
+}
+
+/// The gap-reporting async receive and stream: a gap comes before the
+/// first item after it, and items plus gaps account for every push.
+#[test]
+fn gaps_in_band_async() {
+    within_patience("gaps in band, async", || {
+        current_thread(async {
+            let q: Queue<u64> = Queue::builder("gaps-async")
+                .memory_limit(4 * item_bytes(0u64))
+                .overflow(Overflow::DropOldest)
+                .sweep_interval(None)
+                .build()
+                .unwrap();
+            let c = q.subscribe();
+            q.push_batch(0..10).unwrap(); // 6 evicted unread
+            let gap = c.recv_async_or_missed().await.unwrap().missed().unwrap();
+            assert_eq!(gap.evicted, 6);
+            let d = c.recv_async_or_missed().await.unwrap().item().unwrap();
+            assert_eq!(d.seq(), 6, "the first item after the gap");
+            let mut stream = c.clone().into_stream_or_missed();
+            q.push_batch(10..20).unwrap();
+            q.close();
+            let (mut next_seq, mut lost) = (7, gap.evicted);
+            while let Some(r) = next(&mut stream).await {
+                match r {
+                    Received::Item(d) => {
+                        assert_eq!(d.seq(), next_seq);
+                        next_seq += 1;
+                    }
+                    Received::Missed(m) => {
+                        next_seq += m.total();
+                        lost += m.total();
+                    }
+                    _ => unreachable!(),
+                }
+            }
+            assert_eq!(next_seq, 20);
+            assert_eq!(lost, c.missed().total());
+            assert_eq!(c.recv_async_or_missed().await.unwrap_err(), RecvError);
+            // The notice receiver's async end is an error too.
+            assert_eq!(
+                c.notifications().recv_async().await.map(|n| n.evicted),
+                Ok(lost)
+            );
+            assert_eq!(c.notifications().recv_async().await, Err(RecvError));
         })
     });
 }

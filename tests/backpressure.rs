@@ -62,7 +62,7 @@ fn push_timeout_hands_the_payload_back_on_timeout_and_on_close() {
         // Larger than the whole budget: refused at once.
         let big: Queue<Vec<u8>> = Queue::builder("big-t").memory_limit(1000).build().unwrap();
         match big.push_timeout(vec![0; 4000], Duration::from_secs(3600)) {
-            Err(PushTimeoutError::Full(v)) => assert_eq!(v.len(), 4000),
+            Err(PushTimeoutError::TooLarge(v)) => assert_eq!(v.len(), 4000),
             other => panic!("{other:?}"),
         }
     });

@@ -125,14 +125,19 @@ fn read_and_expiry_account_exactly() {
     assert_eq!(read + c.missed().expired, 1500);
 }
 
+/// A panic in the lender: the claimed items it never saw are counted as
+/// missed, `abandoned` (in `missed`, the notices and the stats), never
+/// served again, and the panic reaches the caller.
 #[test]
-fn a_panic_in_the_lender_counts_the_claimed_items_as_read() {
+fn a_panic_in_the_lender_counts_the_unseen_claimed_items_as_abandoned() {
     let q: Queue<u64> = Queue::builder("borrowed-panic")
         .overflow(Overflow::DropOldest)
         .sweep_interval(None)
         .build()
         .unwrap();
     let c = q.subscribe();
+    let other = q.subscribe();
+    let notices = c.notifications();
     q.push_batch(0..10).unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -143,12 +148,62 @@ fn a_panic_in_the_lender_counts_the_claimed_items_as_read() {
             }
         })
     }));
-    assert!(caught.is_err());
+    let payload = caught.unwrap_err();
+    assert_eq!(
+        payload.downcast_ref::<&str>(),
+        Some(&"the lender panics (on purpose)")
+    );
     assert_eq!(*seen.lock().unwrap(), [0, 1, 2]);
-    // Items 3 and 4 were claimed with 0..5: read, not missed, not redelivered.
+    // Items 3 and 4 were claimed with 0..5 and never lent: abandoned.
+    let m = c.missed();
+    assert_eq!((m.abandoned, m.expired, m.evicted, m.total()), (2, 0, 0, 2));
+    let n = notices.try_recv().unwrap();
+    assert_eq!((n.abandoned, n.total()), (2, 2));
+    let g = q
+        .stats()
+        .groups
+        .into_iter()
+        .find(|g| g.id == c.id())
+        .unwrap();
+    assert_eq!(g.missed.abandoned, 2);
+    // Not served again; the rest follows; the other group lost nothing.
     let rest: Vec<u64> = c.try_iter().map(|d| *d.payload()).collect();
     assert_eq!(rest, (5..10).collect::<Vec<_>>());
+    assert_eq!(other.try_iter().count(), 10);
+    assert_eq!(other.missed().total(), 0);
+    // Every item pushed after the subscription: delivered (to `f` or a
+    // receive) or counted, exactly once.
+    assert_eq!(3 + rest.len() as u64 + c.missed().total(), 10);
+}
+
+/// A panic on the last item lent leaves nothing unseen: nothing is counted.
+#[test]
+fn a_panic_on_the_last_claimed_item_abandons_nothing() {
+    let q = queue();
+    let c = q.subscribe();
+    q.push_batch(0..3).unwrap();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        c.read(3, |i| assert_ne!(*i.payload(), 2, "on purpose"))
+    }));
+    assert!(caught.is_err());
     assert_eq!(c.missed().total(), 0);
+    assert!(c.notifications().try_recv().is_err());
+    assert!(c.try_recv().is_err());
+}
+
+/// A notice receiver blocked in `recv_timeout` is woken by an abandon.
+#[test]
+fn an_abandon_wakes_a_blocked_notice_receiver() {
+    let q = queue();
+    let c = q.subscribe();
+    let notices = c.notifications();
+    let waiter = thread::spawn(move || notices.recv_timeout(Duration::from_secs(600)));
+    q.push_batch(0..4).unwrap();
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        c.read(4, |_| panic!("on purpose"))
+    }));
+    let n = waiter.join().unwrap().unwrap();
+    assert_eq!(n.abandoned, 3);
 }
 
 #[test]

@@ -97,8 +97,8 @@ fn oversized_payload_is_refused_under_both_policies() {
         let addr = huge.as_ptr();
         let q2 = q.clone();
         let back = within_patience("oversized push", move || match q2.push(huge) {
-            Err(PushError::Full(back)) => back,
-            other => panic!("{policy:?}: expected Full, got {other:?}"),
+            Err(PushError::TooLarge(back)) => back,
+            other => panic!("{policy:?}: expected TooLarge, got {other:?}"),
         });
         assert_eq!(back.as_ptr(), addr);
         assert_eq!(back.len(), 20_000);
@@ -124,7 +124,7 @@ fn payload_just_over_the_budget_with_an_empty_queue() {
             .unwrap();
         let q2 = q.clone();
         let r = within_patience("edge push", move || {
-            q2.push(vec![0; 1000]).map_err(|e| e.is_full())
+            q2.push(vec![0; 1000]).map_err(|e| e.is_too_large())
         });
         assert_eq!(r, Err(true), "{policy:?}");
         assert!(q.is_empty());
@@ -307,18 +307,18 @@ fn an_item_over_four_gib_is_refused_even_under_a_larger_budget() {
         }
         let used = q.memory_used();
         assert!(
-            matches!(q.push(HUGE), Err(PushError::Full(HUGE))),
+            matches!(q.push(HUGE), Err(PushError::TooLarge(HUGE))),
             "{policy:?}"
         );
         let batch = q.push_batch([3, HUGE, 4]).unwrap_err();
         assert!(
-            matches!(&batch, PushBatchError::Full(v) if v == &[HUGE, 4]),
+            matches!(&batch, PushBatchError::TooLarge(v) if v == &[HUGE, 4]),
             "{policy:?}: {batch:?}"
         );
         assert!(
             matches!(
                 q.push_timeout(HUGE, std::time::Duration::from_secs(60)),
-                Err(chunkq::PushTimeoutError::Full(HUGE))
+                Err(chunkq::PushTimeoutError::TooLarge(HUGE))
             ),
             "{policy:?}"
         );
@@ -328,4 +328,65 @@ fn an_item_over_four_gib_is_refused_even_under_a_larger_budget() {
         let got: Vec<u64> = c.try_iter().map(|d| *d.payload()).collect();
         assert_eq!(got, [0, 1, 2, 3], "{policy:?}");
     }
+}
+
+/// `Full` means "full now" and `TooLarge` "never": a retry-on-`Full` loop
+/// ends for an oversized payload, and the predicates of every push error
+/// agree with their variant.
+#[test]
+fn full_now_and_too_large_are_told_apart() {
+    let q: Queue<Vec<u8>> = Queue::builder("budget-kinds")
+        .memory_limit(4000)
+        .sweep_interval(None)
+        .build()
+        .unwrap();
+    let c = q.subscribe();
+    // Fill the budget with small items nobody has read.
+    let mut small = 0;
+    let full = loop {
+        match q.push(vec![0; 100]) {
+            Ok(_) => small += 1,
+            Err(e) => break e,
+        }
+    };
+    assert!(small > 0);
+    assert!(full.is_full() && !full.is_too_large() && !full.is_closed());
+    // A payload that can never fit is TooLarge even while the budget is full,
+    // and the usual retry-on-Full loop stops at once.
+    let refused = q.stats().refused;
+    let mut payload = vec![1u8; 10_000];
+    let mut tries = 0;
+    let err = loop {
+        tries += 1;
+        match q.push(payload) {
+            Err(PushError::Full(back)) if tries < 1000 => payload = back,
+            other => break other.unwrap_err(),
+        }
+    };
+    assert_eq!(tries, 1);
+    assert!(err.is_too_large() && !err.is_full() && !err.is_closed());
+    assert_eq!(err.into_inner().len(), 10_000);
+    // A refusal like `Full`'s, in the stats.
+    assert_eq!(q.stats().refused, refused + 1);
+    let t = q
+        .push_timeout(vec![1; 10_000], std::time::Duration::from_secs(600))
+        .unwrap_err();
+    assert!(t.is_too_large() && !t.is_full() && !t.is_timeout() && !t.is_closed());
+    let t = q
+        .push_timeout(vec![1; 100], std::time::Duration::from_millis(1))
+        .unwrap_err();
+    assert!(t.is_full() && t.is_timeout() && !t.is_too_large());
+    let b = q.push_batch([vec![1; 100]]).unwrap_err();
+    assert!(b.is_full() && !b.is_too_large());
+    // Room now (the consumer read everything): the batch stops at the
+    // oversized payload.
+    assert_eq!(c.try_iter().count(), small);
+    let b = q
+        .push_batch([vec![2; 10], vec![3; 10_000], vec![4; 10]])
+        .unwrap_err();
+    assert!(b.is_too_large() && !b.is_full() && !b.is_closed());
+    assert_eq!(b.into_inner().len(), 2);
+    q.close();
+    let b = q.push_batch([vec![5]]).unwrap_err();
+    assert!(b.is_closed() && !b.is_full() && !b.is_too_large());
 }

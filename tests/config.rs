@@ -74,7 +74,7 @@ fn smallest_valid_settings_build() {
         .build()
         .unwrap();
     // A 1-byte budget holds nothing: every push is refused, none panics.
-    assert!(q.push(1).unwrap_err().is_full());
+    assert!(q.push(1).unwrap_err().is_too_large());
     let q: Queue<u8> = Queue::builder("no-sweeper")
         .sweep_interval(None)
         .build()
@@ -95,4 +95,17 @@ fn huge_settings_do_not_overflow() {
     q.push(1).unwrap();
     assert_eq!(q.expire_now(), 0);
     assert_eq!(c.try_recv().unwrap().payload(), &1);
+}
+
+/// A NUL byte in the name is a `ConfigError` (the name names a thread, where
+/// a NUL cannot go), with either sizer; never a panic.
+#[test]
+fn a_nul_byte_in_the_name_is_an_error() {
+    let r = Queue::<u8>::builder("bad\0name").build();
+    assert_eq!(r.unwrap_err(), ConfigError::NulInName);
+    let r = Queue::<u8>::builder("\0").sizer(|_| 0).build();
+    assert_eq!(r.unwrap_err(), ConfigError::NulInName);
+    // Also with no background thread to name.
+    let r = Queue::<u8>::builder("a\0b").sweep_interval(None).build();
+    assert_eq!(r.unwrap_err(), ConfigError::NulInName);
 }

@@ -601,7 +601,7 @@ fn run(n: usize) {
         push_main(TOP_UP);
         if phase + 1 < PHASES {
             let pushed = s.accepted.load(Ordering::SeqCst);
-            let retained = q.len() as u64;
+            let retained = q.retained() as u64;
             assert!(retained <= TOP_UP);
             let churn = n.div_ceil(10);
             for i in 0..churn {

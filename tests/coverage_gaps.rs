@@ -4,8 +4,8 @@
 //! `recv_many` that parks, and the sizer's `Debug`.
 
 use chunkq::{
-    Clock, ConfigError, EventKind, PushBatchError, PushError, Queue, RecvError, RecvTimeoutError,
-    TryRecvError,
+    Clock, ConfigError, EventKind, PushBatchError, PushError, PushTimeoutError, Queue, RecvError,
+    RecvTimeoutError, TryRecvError,
 };
 use std::error::Error;
 use std::thread;
@@ -22,6 +22,16 @@ fn errors_print_what_went_wrong() {
     }
     assert!(message(PushError::Full(1u8)).contains("full"));
     assert!(message(PushError::Closed(1u8)).contains("closed"));
+    assert!(message(PushError::TooLarge(1u8)).contains("larger than the whole budget"));
+    let too_large = message(PushBatchError::TooLarge(vec![1u8, 2]));
+    assert!(
+        too_large.contains("larger") && too_large.contains('2'),
+        "{too_large}"
+    );
+    assert!(message(PushTimeoutError::TooLarge(1u8)).contains("larger"));
+    assert!(message(PushTimeoutError::Timeout(1u8)).contains("timed out"));
+    assert!(message(PushTimeoutError::Closed(1u8)).contains("closed"));
+    assert!(message(ConfigError::NulInName).contains("NUL"));
     let full = message(PushBatchError::Full(vec![1u8, 2, 3]));
     assert!(full.contains("full") && full.contains('3'), "{full}");
     let closed = message(PushBatchError::Closed(vec![1u8]));
@@ -44,6 +54,15 @@ fn errors_print_what_went_wrong() {
     struct Opaque;
     assert!(format!("{:?}", PushError::Full(Opaque)).contains("Full(..)"));
     assert!(format!("{:?}", PushError::Closed(Opaque)).contains("Closed(..)"));
+    assert_eq!(format!("{:?}", PushError::TooLarge(Opaque)), "TooLarge(..)");
+    assert_eq!(
+        format!("{:?}", PushTimeoutError::TooLarge(Opaque)),
+        "TooLarge(..)"
+    );
+    assert_eq!(
+        format!("{:?}", PushBatchError::TooLarge(vec![1u8])),
+        "TooLarge(1 payloads)"
+    );
     assert_eq!(
         format!("{:?}", PushBatchError::Full(vec![1u8, 2])),
         "Full(2 payloads)"

@@ -56,8 +56,8 @@ fn a_refused_envelope_hands_the_payload_back() {
         payload: vec![1u8; 4096],
     };
     match q.push_envelope(env) {
-        Err(PushError::Full(p)) => assert_eq!(p, vec![1u8; 4096]),
-        other => panic!("expected Full, got {other:?}"),
+        Err(PushError::TooLarge(p)) => assert_eq!(p, vec![1u8; 4096]),
+        other => panic!("expected TooLarge, got {other:?}"),
     }
     q.close();
     let env = Envelope {

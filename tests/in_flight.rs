@@ -35,7 +35,7 @@ fn latest_subscriber_trims_during_a_batch(extra_push_first: bool) {
         // Wait for the reservation (len counts reserved items), then
         // subscribe at `tail` and trim while the slots are published.
         let floor = u64::from(extra_push_first) as usize;
-        while q.len() <= floor {
+        while q.retained() <= floor {
             thread::yield_now();
         }
         let latest = q.subscribe_from(Start::Latest);
@@ -44,7 +44,7 @@ fn latest_subscriber_trims_during_a_batch(extra_push_first: bool) {
         q.expire_now();
         // What is retained is accounted exactly: no item dropped out of
         // `len` while its bytes stayed in `memory_used`.
-        assert_eq!(q.memory_used(), q.len() * per_item);
+        assert_eq!(q.memory_used(), q.retained() * per_item);
         // An `Oldest` consumer reads what is retained, in order.
         let oldest = q.subscribe();
         let mut last = None;
@@ -59,7 +59,7 @@ fn latest_subscriber_trims_during_a_batch(extra_push_first: bool) {
         assert_eq!(latest.lag(), 0);
         // Both consumers have read everything: a sweep releases it all.
         q.expire_now();
-        assert_eq!((q.len(), q.memory_used()), (0, 0));
+        assert_eq!((q.retained(), q.memory_used()), (0, 0));
         // And the whole budget is there again.
         assert_eq!(q.push_batch(0..BATCH).unwrap(), BATCH as usize);
         assert_eq!(q.memory_used(), BATCH as usize * per_item);

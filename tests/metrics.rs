@@ -69,7 +69,9 @@ fn the_report_matches_the_stats() {
     let m = recorded(&q);
     let queue = labels(&[("queue", "metered")]);
     let get = |name: &str| &m[&(name.to_string(), queue.clone())];
-    assert_eq!(gauge(get("chunkq_len")), 3.0);
+    // Three retained, two of them unread by the only group.
+    assert_eq!(gauge(get("chunkq_len")), 2.0);
+    assert_eq!(gauge(get("chunkq_retained")), 3.0);
     assert_eq!(
         gauge(get("chunkq_memory_used_bytes")),
         q.memory_used() as f64
@@ -85,7 +87,8 @@ fn the_report_matches_the_stats() {
     assert_eq!(counter(get("chunkq_evicted_total")), 0);
     assert_eq!(counter(get("chunkq_refused_total")), 0);
     assert_eq!(counter(get("chunkq_released_total")), 0);
-    let id = c.id().to_string();
+    // The only (anonymous) group: `#0`, not its UUID.
+    let id = "#0".to_string();
     let group = labels(&[("queue", "metered"), ("group", &id)]);
     assert_eq!(gauge(&m[&("chunkq_group_lag".into(), group.clone())]), 2.0);
     assert_eq!(
@@ -111,4 +114,46 @@ fn two_queues_report_under_their_own_names() {
         gauge(&m[&("chunkq_len".to_string(), labels(&[("queue", q)]))])
     };
     assert_eq!((len(&ma, "metered-a"), len(&mb, "metered-b")), (1.0, 2.0));
+}
+
+/// Named groups are labelled by name, anonymous ones by a small number
+/// reused after they leave (bounded series, not a UUID per subscription);
+/// two live queues of the same name write into different counters.
+#[test]
+fn groups_and_same_named_queues_have_bounded_distinct_labels() {
+    let a: Queue<u64> = Queue::new("metered-twin");
+    let b: Queue<u64> = Queue::new("metered-twin");
+    let billing = a.subscribe_group("billing", chunkq::Start::Oldest);
+    a.push_batch([1, 2, 3]).unwrap();
+    b.push(1).unwrap();
+    billing.try_recv().unwrap();
+    for _ in 0..10 {
+        // A fresh anonymous subscription each time: always `#0`.
+        let c = a.subscribe();
+        let m = recorded(&a);
+        let lag = labels(&[("queue", "metered-twin"), ("group", "#0")]);
+        assert_eq!(gauge(&m[&("chunkq_group_lag".into(), lag)]), 3.0);
+        drop(c);
+    }
+    let m = recorded(&a);
+    let named = labels(&[("queue", "metered-twin"), ("group", "billing")]);
+    assert_eq!(gauge(&m[&("chunkq_group_lag".into(), named)]), 2.0);
+    let groups: Vec<_> = m
+        .keys()
+        .filter(|(name, _)| name == "chunkq_group_lag")
+        .collect();
+    assert_eq!(groups.len(), 1, "{groups:?}");
+    // The twin reports under its own label.
+    let mb = recorded(&b);
+    let len = |m: &HashMap<_, _>, q: &str| {
+        gauge(&m[&("chunkq_len".to_string(), labels(&[("queue", q)]))])
+    };
+    assert_eq!(len(&m, "metered-twin"), 2.0); // billing read 1 of 3
+    assert_eq!(len(&mb, "metered-twin#2"), 1.0);
+    // Once `a` is gone, its label is free for the next queue of the name.
+    drop((billing, a));
+    let c: Queue<u64> = Queue::new("metered-twin");
+    c.push_batch([1, 2, 3, 4]).unwrap();
+    assert_eq!(len(&recorded(&c), "metered-twin"), 4.0);
+    assert_eq!(len(&recorded(&b), "metered-twin#2"), 1.0);
 }

@@ -28,12 +28,12 @@ fn one_notice_per_removal_when_received_promptly() {
     for i in 0..4 {
         q.push(i).unwrap();
     }
-    assert!(notices.try_recv().is_none(), "nothing missed yet");
+    assert!(notices.try_recv().is_err(), "nothing missed yet");
     q.push(4).unwrap();
     let n = notices.try_recv().unwrap();
     assert_eq!((n.expired, n.evicted, n.total()), (0, 1, 1));
     assert_eq!(n.at, clock.now());
-    assert!(notices.try_recv().is_none());
+    assert!(notices.try_recv().is_err());
     clock.advance(Duration::from_secs(61));
     assert_eq!(q.expire_now(), 4);
     let n = notices.try_recv().unwrap();
@@ -104,10 +104,10 @@ fn clones_share_one_notice_channel() {
     // Receivers compete, like clones: the notice goes to one of them.
     let first = na.try_recv().unwrap();
     assert_eq!(first.evicted, 3);
-    assert!(nb.try_recv().is_none());
+    assert!(nb.try_recv().is_err());
     q.push(5).unwrap();
     assert_eq!(nb.try_recv().unwrap().evicted, 1);
-    assert!(na.try_recv().is_none());
+    assert!(na.try_recv().is_err());
 }
 
 #[test]
@@ -124,7 +124,7 @@ fn independent_consumers_get_their_own_notices() {
         q.push(i).unwrap();
     }
     assert!(
-        reader.notifications().try_recv().is_none(),
+        reader.notifications().try_recv().is_err(),
         "reader missed nothing"
     );
     assert_eq!(idle.notifications().try_recv().unwrap().evicted, 4);
@@ -141,7 +141,7 @@ fn no_notice_for_items_everyone_read() {
     assert_eq!(c.try_iter().count(), 10);
     clock.advance(Duration::from_secs(61));
     assert_eq!(q.expire_now(), 0, "read items are released, not expired");
-    assert!(c.notifications().try_recv().is_none());
+    assert!(c.notifications().try_recv().is_err());
     assert_eq!(c.missed().total(), 0);
 }
 
@@ -151,7 +151,7 @@ fn recv_timeout_returns_a_pending_notice_or_times_out() {
     let q = drop_oldest("notice-timeout", 1, &clock);
     let c = q.subscribe();
     let notices = c.notifications();
-    assert!(notices.recv_timeout(Duration::from_millis(5)).is_none());
+    assert!(notices.recv_timeout(Duration::from_millis(5)).is_err());
     q.push(0).unwrap();
     q.push(1).unwrap();
     let n = notices.recv_timeout(Duration::from_secs(1)).unwrap();

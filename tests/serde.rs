@@ -69,30 +69,41 @@ fn an_event_from_a_live_queue_round_trips() {
     assert!(back.at() > UNIX_EPOCH);
 }
 
+/// A `Missed` with these counts (the struct is `#[non_exhaustive]`).
+fn missed(expired: u64, evicted: u64, abandoned: u64) -> Missed {
+    let mut m = Missed::default();
+    (m.expired, m.evicted, m.abandoned) = (expired, evicted, abandoned);
+    m
+}
+
+/// A `Notice` with these counts and time.
+fn notice(expired: u64, evicted: u64, abandoned: u64, at: SystemTime) -> Notice {
+    let mut n = Notice::default();
+    (n.expired, n.evicted, n.abandoned, n.at) = (expired, evicted, abandoned, at);
+    n
+}
+
 #[test]
 fn missed_and_notices_round_trip() {
     for m in [
         Missed::default(),
-        Missed {
-            expired: 3,
-            evicted: u64::MAX,
-        },
+        missed(3, u64::MAX, 0),
+        missed(0, 1, u64::MAX),
     ] {
         round_trip(&m);
     }
+    // `abandoned` is written only when not 0: the form of the older causes
+    // stays as it was, and a form without it reads as 0.
+    assert_eq!(round_trip(&missed(1, 2, 0)), r#"{"expired":1,"evicted":2}"#);
     assert_eq!(
-        round_trip(&Missed {
-            expired: 1,
-            evicted: 2
-        }),
-        r#"{"expired":1,"evicted":2}"#
+        round_trip(&missed(1, 2, 3)),
+        r#"{"expired":1,"evicted":2,"abandoned":3}"#
     );
+    let old: Missed = serde_json::from_str(r#"{"expired":1,"evicted":2}"#).unwrap();
+    assert_eq!(old, missed(1, 2, 0));
     for at in [UNIX_EPOCH, t(1_700_000_000, 999_999_999)] {
-        round_trip(&Notice {
-            expired: 4,
-            evicted: 5,
-            at,
-        });
+        round_trip(&notice(4, 5, 0, at));
+        round_trip(&notice(4, 5, 6, at));
     }
     // A real notice from a queue.
     let q: Queue<u64> = Queue::builder("n")
@@ -250,10 +261,6 @@ fn a_hand_built_time_before_the_epoch_fails_to_serialize() {
     let mut env = envelope(1u8);
     env.created = UNIX_EPOCH - Duration::from_secs(1);
     assert!(serde_json::to_string(&env).is_err());
-    let n = Notice {
-        expired: 1,
-        evicted: 0,
-        at: UNIX_EPOCH - Duration::from_nanos(1),
-    };
+    let n = notice(1, 0, 0, UNIX_EPOCH - Duration::from_nanos(1));
     assert!(serde_json::to_string(&n).is_err());
 }

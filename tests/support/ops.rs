@@ -328,8 +328,10 @@ pub struct MItem {
 /// Why the model refused a push.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fail {
-    /// Budget full (or the item alone is too big).
+    /// Budget full now.
     Full,
+    /// The item alone is larger than the whole budget.
+    TooLarge,
     /// Queue closed.
     Closed,
 }
@@ -506,7 +508,7 @@ impl Model {
     /// Pushes `item` (its `seq` is set here). Returns the sequence number.
     pub fn push(&mut self, mut item: MItem) -> Result<u64, Fail> {
         if item.bytes > self.limit {
-            return Err(Fail::Full);
+            return Err(Fail::TooLarge);
         }
         loop {
             if self.closed {
@@ -826,6 +828,7 @@ impl Lane {
                 return;
             }
             (Err(PushBatchError::Full(v)), Err((Fail::Full, k))) => (Fail::Full, k, v),
+            (Err(PushBatchError::TooLarge(v)), Err((Fail::TooLarge, k))) => (Fail::TooLarge, k, v),
             (Err(PushBatchError::Closed(v)), Err((Fail::Closed, k))) => (Fail::Closed, k, v),
             (real, model) => panic!("{}: push_batch: real {real:?}, model {model:?}", self.name),
         };
@@ -841,7 +844,8 @@ impl Lane {
         }
         self.stats.pushed += pushed as u64;
         match fail {
-            Fail::Full => self.stats.full += 1,
+            // (Both count in `Stats::refused`.)
+            Fail::Full | Fail::TooLarge => self.stats.full += 1,
             Fail::Closed => self.stats.closed += 1,
         }
     }
@@ -922,7 +926,9 @@ impl Lane {
                 self.name
             ),
             Err(PushError::Full(p)) => (Fail::Full, p),
+            Err(PushError::TooLarge(p)) => (Fail::TooLarge, p),
             Err(PushError::Closed(p)) => (Fail::Closed, p),
+            Err(e) => panic!("{}: push: an unknown refusal {e:?}", self.name),
         };
         assert_eq!(
             Err(kind),
@@ -933,7 +939,7 @@ impl Lane {
         assert_eq!(p.tag, tag, "the error hands the payload back");
         assert!(p.alive());
         match kind {
-            Fail::Full => self.stats.full += 1,
+            Fail::Full | Fail::TooLarge => self.stats.full += 1,
             Fail::Closed => self.stats.closed += 1,
         }
     }
@@ -1154,7 +1160,18 @@ impl Lane {
         let name = self.name;
         let q = self.q.as_ref().unwrap();
         let m = &mut self.m;
-        assert_eq!(q.len() as u64, m.tail - m.head, "{name}: len");
+        assert_eq!(q.retained() as u64, m.tail - m.head, "{name}: retained");
+        // `len`: what the slowest registered group has not read (a cursor
+        // left below `head` counts from `head`); everything retained when
+        // no group is registered.
+        let from = m
+            .registered()
+            .map(|g| g.cursor.max(m.head))
+            .min()
+            .unwrap_or(m.head);
+        // (A `Start::Seq` past `tail` puts a cursor ahead of it.)
+        assert_eq!(q.len() as u64, m.tail.saturating_sub(from), "{name}: len");
+        assert_eq!(q.is_empty(), m.tail <= from, "{name}: is_empty");
         assert_eq!(q.memory_used(), m.used, "{name}: memory_used");
         assert!(
             q.memory_used() <= q.memory_limit(),
@@ -1222,7 +1239,7 @@ impl Lane {
         }
         self.check();
         self.push(env, 0); // refused: closed (or too big)
-        assert_eq!(self.m.tail, self.queue().len() as u64 + self.m.head);
+        assert_eq!(self.m.tail, self.queue().retained() as u64 + self.m.head);
         for item in &self.m.items {
             assert_eq!(
                 env.drops.count(item.token),

@@ -353,10 +353,11 @@ impl<T: Send + Sync + 'static, C: Codec<T>> Importer<T, C> {
     ///
     /// # Errors
     /// [`ImportError::Fetch`] when pull requests still failed after
-    /// [`Backoff::max_attempts`] retries; [`ImportError::TooLarge`] when an
-    /// item is refused as full by an empty queue (three times, with waits
-    /// between): it can never fit, so the importer hands its envelope back
-    /// and naks the message rather than wait forever.
+    /// [`Backoff::max_attempts`] retries; [`ImportError::TooLarge`] when the
+    /// queue refuses an item as `PushError::TooLarge` (or as full while
+    /// empty, three times, with waits between): it can never fit, so the
+    /// importer hands its envelope back and naks the message rather than
+    /// wait forever.
     pub async fn run(&mut self) -> Result<ImportStats, ImportError<T>> {
         let mut attempt = 0;
         loop {
@@ -474,7 +475,17 @@ impl<T: Send + Sync + 'static, C: Codec<T>> Importer<T, C> {
                         Err(_) => return Ok(self.malformed(&msg).await),
                     }
                 }
-                Err(PushError::Closed(_)) => {
+                Err(PushError::TooLarge(payload)) => {
+                    let _ = msg.ack_with(AckKind::Nak(None)).await;
+                    return match headers::decode(msg.headers.as_ref()) {
+                        Ok(meta) => {
+                            Err(ImportError::TooLarge(Box::new(meta.with_payload(payload))))
+                        }
+                        Err(_) => Ok(self.malformed(&msg).await),
+                    };
+                }
+                // `Closed`, and any refusal a later chunkq adds: not imported.
+                Err(_) => {
                     let _ = msg.ack_with(AckKind::Nak(None)).await;
                     return Ok(false);
                 }

@@ -1,0 +1,100 @@
+//! The groups of one queue by name, and the numbers of its anonymous groups:
+//! what `Queue::subscribe_group` joins, and what labels groups in `stats`
+//! and metrics (`Label`). Touched only when a group is made, joined, or
+//! left by its last handle, under one mutex; never on a read or a push.
+
+use crate::consumer::Member;
+use crate::group::{Group, Label};
+use crate::sync::Arc;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+
+/// A queue's directory of groups (shared by its `Queue` handles and by the
+/// groups' members, which release their entry when the last one drops).
+pub(crate) struct Directory<T> {
+    /// The entries.
+    inner: Mutex<Entries<T>>,
+}
+
+/// A live named group: the group and what its handles share.
+type Named<T> = (Arc<Group<T>>, std::sync::Arc<Member<T>>);
+
+/// What [`Directory`] guards.
+struct Entries<T> {
+    /// Live named groups by name.
+    named: HashMap<std::sync::Arc<str>, Named<T>>,
+    /// Numbers of the live anonymous groups.
+    anonymous: BTreeSet<u32>,
+}
+
+impl<T> Directory<T> {
+    /// An empty directory.
+    pub(crate) fn new() -> Self {
+        Self {
+            inner: Mutex::new(Entries {
+                named: HashMap::new(),
+                anonymous: BTreeSet::new(),
+            }),
+        }
+    }
+
+    /// Locks the entries (a panic elsewhere leaves them consistent: each
+    /// change is one insert or remove).
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries<T>> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The group named `name` if it lives, with one more handle counted;
+    /// otherwise a new one made by `make` and entered under `name`.
+    /// Returns the group, its shared member state, and whether it is new.
+    pub(crate) fn join_or_make(
+        &self,
+        name: &str,
+        make: impl FnOnce() -> (Arc<Group<T>>, std::sync::Arc<Member<T>>),
+    ) -> (Arc<Group<T>>, std::sync::Arc<Member<T>>) {
+        let mut entries = self.lock();
+        if let Some((group, member)) = entries.named.get(name) {
+            // The entry is removed, under this lock, by the drop of the
+            // last handle: while it is here the group has a handle, so
+            // counting one more cannot revive a deregistered group.
+            group.add_handle();
+            return (group.clone(), member.clone());
+        }
+        let (group, member) = make();
+        let name: std::sync::Arc<str> = name.into();
+        group.set_label(Label::Named(name.clone()));
+        entries.named.insert(name, (group.clone(), member.clone()));
+        (group, member)
+    }
+
+    /// The smallest number free among the anonymous groups, taken.
+    pub(crate) fn take_number(&self) -> u32 {
+        let mut entries = self.lock();
+        let n = (0..)
+            .find(|n| !entries.anonymous.contains(n))
+            .unwrap_or(u32::MAX);
+        entries.anonymous.insert(n);
+        n
+    }
+
+    /// Drops one handle of `group`; if it was the last, removes the group's
+    /// entry (its name or number) and returns `true` (the caller then
+    /// deregisters it). Under the lock, so that a join never finds a group
+    /// whose last handle is gone.
+    pub(crate) fn release(&self, group: &Group<T>) -> bool {
+        let mut entries = self.lock();
+        if !group.release_handle() {
+            return false;
+        }
+        match group.label() {
+            Some(Label::Named(name)) => {
+                entries.named.remove(name);
+            }
+            Some(Label::Anonymous(n)) => {
+                entries.anonymous.remove(n);
+            }
+            None => {}
+        }
+        true
+    }
+}
