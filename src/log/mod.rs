@@ -154,6 +154,10 @@ pub(crate) enum Nothing {
     Closed,
 }
 
+/// An eviction frees this fraction of the budget beyond what the evicting
+/// push needs (see `Log::evict_slack`).
+pub(crate) const EVICT_SLACK_DIVISOR: usize = 64;
+
 /// The log. See the module docs.
 pub(crate) struct Log<T> {
     /// The queue's name, stamped on events (shared with them, see `Name`).
@@ -162,6 +166,13 @@ pub(crate) struct Log<T> {
     pub(crate) clock: Clock,
     /// The memory budget in accounted bytes.
     pub(crate) limit: usize,
+    /// Bytes an eviction frees beyond what the push that evicts needs
+    /// (`limit / EVICT_SLACK_DIVISOR`, within one chunk: `evict_step`), so
+    /// that the pushes after it fit at once, on the leased path, instead of
+    /// each evicting one item under a pin (issue 16: about 2.5 times the
+    /// flood throughput). The queue then holds at least `limit - slack -
+    /// need` bytes after an eviction.
+    pub(crate) evict_slack: usize,
     /// Next sequence number to hand out; `CLOSED` in bit 63.
     tail: CachePadded<AtomicU64>,
     /// `tail` at the moment the queue closed (`UNSET` before): readers stop
@@ -220,6 +231,13 @@ impl<T: Send + Sync + 'static> Log<T> {
         Self::CAP
     }
 
+    /// Waits, boundedly, while many retired chunks await their grace
+    /// period (see `Tether::pace`). Producers call it before they pin.
+    #[inline]
+    pub(crate) fn pace_reclamation(&self) {
+        self.tether.pace();
+    }
+
     /// An empty log with chunk 0 installed.
     pub(crate) fn new(name: Name, clock: Clock, limit: usize) -> Self {
         let tether = std::sync::Arc::new(Tether::new(name.clone(), limit));
@@ -233,6 +251,7 @@ impl<T: Send + Sync + 'static> Log<T> {
             name,
             clock,
             limit,
+            evict_slack: limit / EVICT_SLACK_DIVISOR,
             tail: CachePadded::new(AtomicU64::new(0)),
             final_tail: AtomicU64::new(UNSET),
             head: CachePadded::new(AtomicU64::new(0)),
@@ -671,33 +690,26 @@ impl<T: Send + Sync + 'static> Log<T> {
 
     /// Reads up to `max` (>= 1) next items for `group`, in order, handing
     /// each to `sink` as a counted reference to its slot; returns how many,
-    /// or why there are none. See [`Log::claim`].
+    /// or why there are none (the path of every `Consumer` read that takes
+    /// deliveries). Reads within the chunk the handle's `lease` holds pin
+    /// nothing (see `lease.rs`): a reader that keeps up never holds back
+    /// the reclamation of retired chunks, even when it is descheduled
+    /// between two reads. The rest go through [`Log::claim`], which moves
+    /// the lease along.
+    ///
+    /// The protocol is `claim`'s, on the leased chunk: the counts first
+    /// (`try_own`, only if not 0), then the claim of `[c, c + n)` on the
+    /// cursor; losing it gives the counts back and retries the pinned way.
+    #[inline]
     pub(crate) fn try_recv(
         &self,
         group: &Group<T>,
+        lease: &Lease<T>,
         max: usize,
         mut sink: impl FnMut(Held<T>),
     ) -> Result<usize, Nothing> {
-        self.claim(group, max, |counted, _| {
-            let n = counted.len();
-            counted.for_each(&mut sink);
-            n
-        })
-    }
-
-    /// Reads the next item for `group` as a counted reference to its slot,
-    /// or says why there is none: [`Log::try_recv`] for one item, without
-    /// the sink (the path of every `Consumer::try_recv`). Reads within the
-    /// chunk the handle's `lease` holds pin nothing (see `lease.rs`); the
-    /// rest go through [`Log::claim`], which moves the lease along.
-    #[inline]
-    pub(crate) fn try_recv_one(
-        &self,
-        group: &Group<T>,
-        lease: &Lease<T>,
-    ) -> Result<Held<T>, Nothing> {
         let Some(leased) = lease.take() else {
-            return self.try_recv_one_pinned(group, lease, None);
+            return self.try_recv_pinned(group, lease, None, max, sink);
         };
         // SAFETY: the lease owns a counted reference to the chunk (now ours
         // until we put it back), so its memory is alive.
@@ -708,55 +720,83 @@ impl<T: Send + Sync + 'static> Log<T> {
         if c < seq_of(hw) || c / Self::CAP != chunk.index {
             // Behind `head` (the pinned path moves the cursor), or past the
             // leased chunk (the pinned path finds the next one).
-            return self.try_recv_one_pinned(group, lease, Some(leased));
+            return self.try_recv_pinned(group, lease, Some(leased), max, sink);
         }
-        // SAFETY: we hold a counted reference to `chunk`, and the slot lies
-        // in it (its index is `c / CAP`).
-        let Some(held) = (unsafe { Held::try_acquire(chunk, chunk.slot(c)) }) else {
-            // Not published yet (or cleared since `head` passed it, which the
-            // pinned path sorts out). An empty queue answers without a pin.
+        let end = chunk.end().min(c + max.clamp(1, MAX_CLAIM) as u64);
+        let mut n = 0;
+        // Acquire (in `try_own`): pairs with the Release publication in
+        // `Slot::write`. Stops at a slot not yet published, or cleared since
+        // `head` passed it (which the pinned path sorts out).
+        while c + n < end && chunk.slot(c + n).try_own() {
+            n += 1;
+        }
+        if n == 0 {
+            // An empty queue answers without a pin.
             if let Some(nothing) = self.nothing_at(c) {
                 lease.put(leased, &self.leases);
                 return Err(nothing);
             }
-            return self.try_recv_one_pinned(group, lease, Some(leased));
+            return self.try_recv_pinned(group, lease, Some(leased), max, sink);
+        }
+        let counted = Counted {
+            chunk,
+            next: c,
+            end: c + n,
         };
-        // The claim, after the count: the item cannot be dropped between
-        // them. Losing it (to a clone, or to a remover's move) gives the
-        // count back (the `Held`'s drop) and retries the pinned way.
-        if !group.claim(c, c + 1) {
-            // Ours may be the last count (a remover cleared the slot
-            // meanwhile): the drop is chunkq's, contained (invariant 7).
-            held.release_contained();
-            return self.try_recv_one_pinned(group, lease, Some(leased));
+        // The claim, after the counts: no item can be dropped between them.
+        // Losing it (to a clone, or to a remover's move) gives the counts
+        // back (contained: ours may be the last, invariant 7) and retries
+        // the pinned way.
+        if !group.claim(c, c + n) {
+            drop(counted);
+            return self.try_recv_pinned(group, lease, Some(leased), max, sink);
         }
         // SeqCst: as in `claim` (wake producers waiting for room).
         let hw = self.head.load(Ordering::SeqCst);
         if c <= hw {
             self.claimed_at_head(c, hw);
         }
+        counted.for_each(&mut sink);
         lease.put(leased, &self.leases);
-        if (c + 1) % Self::CAP == 0 {
+        if (c + n) % Self::CAP == 0 {
             self.left_chunk();
         }
-        Ok(held)
+        Ok(n as usize)
     }
 
-    /// [`Log::try_recv_one`] through [`Log::claim`] (pinned), moving the
-    /// lease to the chunk it read from; `leased` is the reference the
-    /// caller took from `lease`, if any.
+    /// Reads the next item for `group` as a counted reference to its slot,
+    /// or says why there is none: [`Log::try_recv`] for one item (the path
+    /// of every `Consumer::try_recv`).
+    #[inline]
+    pub(crate) fn try_recv_one(
+        &self,
+        group: &Group<T>,
+        lease: &Lease<T>,
+    ) -> Result<Held<T>, Nothing> {
+        let mut got = None;
+        self.try_recv(group, lease, 1, |held| got = Some(held))?;
+        Ok(got.expect("a read of at least one item hands one over"))
+    }
+
+    /// [`Log::try_recv`] through [`Log::claim`] (pinned), moving the lease
+    /// to the chunk it read from; `leased` is the reference the caller took
+    /// from `lease`, if any.
     #[cold]
     #[inline(never)]
-    fn try_recv_one_pinned(
+    fn try_recv_pinned(
         &self,
         group: &Group<T>,
         lease: &Lease<T>,
         leased: Option<NonNull<Chunk<T>>>,
-    ) -> Result<Held<T>, Nothing> {
+        max: usize,
+        sink: impl FnMut(Held<T>),
+    ) -> Result<usize, Nothing> {
         let mut leased = leased;
-        let got = self.claim(group, 1, |mut counted, guard| {
+        let got = self.claim(group, max, |counted, guard| {
             leased = Lease::renew(leased.take(), counted.chunk(), guard);
-            counted.next().expect("a claim takes at least one item")
+            let n = counted.len();
+            counted.for_each(sink);
+            n
         });
         if let Some(l) = leased {
             lease.put(l, &self.leases);
@@ -816,7 +856,7 @@ impl<T: Send + Sync + 'static> Log<T> {
         max: usize,
         take: impl FnOnce(Counted<'_, T>, &Guard) -> R,
     ) -> Result<R, Nothing> {
-        let guard = epoch::pin();
+        let mut guard = epoch::pin();
         let mut spin = Spin::new();
         loop {
             // SeqCst: cursor, head and tail loads take part in the total
@@ -849,8 +889,11 @@ impl<T: Send + Sync + 'static> Log<T> {
                 }
                 // Reserved but not yet published (wait for it, never skip
                 // it), its chunk not installed yet, or removed because
-                // `head` moved (the next loop sees `c < head`).
-                spin.wait();
+                // `head` moved (the next loop sees `c < head`). Waits
+                // unpinned: a producer descheduled mid-push must not hold
+                // back reclamation as well (nothing loaded under the guard
+                // is kept across iterations).
+                guard.repin_after(|| spin.wait());
                 continue;
             };
             let counted = Counted {

@@ -144,6 +144,20 @@ impl Guard {
         }
     }
 
+    /// Unpins while `f` runs (if this is the only guard alive), then pins
+    /// again, collecting as `pin` does: as crossbeam's `repin_after`.
+    pub(crate) fn repin_after<F: FnOnce() -> R, R>(&mut self, f: F) -> R {
+        if self.unprotected || LIVE.with(Cell::get) != 1 {
+            return f();
+        }
+        // Release: as the guard's drop.
+        EPOCH.fetch_add(0, Ordering::Release);
+        LIVE.with(|n| n.set(0));
+        let r = f();
+        std::mem::forget(pin());
+        r
+    }
+
     /// crossbeam's `flush` hands the thread's garbage to the global
     /// collector and collects; here garbage is global already, and it
     /// runs at the next quiescent pin.
