@@ -61,6 +61,19 @@
 //!   was set (the ABA a recycle could cause is excluded by the grace period
 //!   and by the counts: a lease or hint holds `refs`, so its chunk is never
 //!   recycled under it).
+//! - Between its last release and its recycling a chunk is in *limbo*
+//!   (counted in the tether's `limbo`). One pinned thread that the
+//!   scheduler preempted holds every grace period back, and a flood retires
+//!   chunks at hundreds of megabytes a second: before this count, limbo
+//!   reached 3-14 MiB on a 1 MiB budget. Producers therefore pace
+//!   themselves ([`Tether::pace`], before they pin): while more than 256
+//!   KiB of chunks are in limbo they flush, yield, then sleep briefly,
+//!   for at most about 3 ms, so the preempted thread gets to run. It
+//!   bounds real memory in practice, not in theory (a thread that never
+//!   runs again holds everything back, and pacing gives up after its
+//!   rounds); type-stable chunks reused without a grace period would
+//!   bound it in theory, at the cost of a generation check on every
+//!   reader's access.
 
 use crate::envelope::{Item, Name};
 use crate::sync::epoch::{self, Atomic, Guard, Shared};

@@ -39,7 +39,22 @@ pub enum Overflow {
     #[default]
     Reject,
     /// Evict the oldest retained items until the new one fits; consumers
-    /// that had not read them count them as `evicted`.
+    /// that had not read them count them as `evicted`. An eviction also
+    /// takes the oldest items that fit wholly in a 64th of the budget more
+    /// (within one chunk of up to 1024 items), so that the pushes after it
+    /// fit at once rather than each evicting one item: a full queue holds
+    /// between 63/64 of its budget (less one item) and all of it. A budget
+    /// smaller than 64 items evicts exactly what each push needs.
+    ///
+    /// ```
+    /// use chunkq::{Overflow, Queue};
+    /// let q: Queue<u64> = Queue::builder("a").memory_limit(64 << 10).overflow(Overflow::DropOldest).build().unwrap();
+    /// let c = q.subscribe();
+    /// for i in 0..10_000 { q.push(i).unwrap(); }
+    /// assert!(q.memory_used() <= q.memory_limit());
+    /// assert!(q.memory_used() >= q.memory_limit() / 64 * 63 - 200);
+    /// assert_eq!(c.missed().evicted + c.lag() as u64, 10_000); // nothing vanishes
+    /// ```
     DropOldest,
 }
 

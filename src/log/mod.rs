@@ -46,6 +46,13 @@
 //!    an evicting push has not reserved yet). Then unlink chunks that lie
 //!    wholly below `head`, revoking the leases and hints on them.
 //!
+//! *Eviction* (`Overflow::DropOldest`) removes the oldest items until the
+//! push fits, then the whole items that fit in a 64th of the budget more
+//! (`evict_slack`), within `head`'s chunk: the pushes after it fit at once,
+//! on the leased path, instead of each evicting one item under a pin. A
+//! push whose oldest slot is still mid-push waits for it with its guard
+//! dropped (`repin_after`), never inside `advance`.
+//!
 //! A cursor left below `head` is moved, and its misses counted, lazily: by
 //! its group's next read (`try_recv` finds `c < head`), by `missed()` and
 //! the notice receiver ([`Log::catch_up`]), or by the next removal with
@@ -101,6 +108,15 @@
 //! item is dropped then, unless a delivery still holds it; a chunk that
 //! deliveries keep after it was unlinked is counted as pinned
 //! (`Stats::memory_pinned`) until the last of them is dropped.
+//!
+//! Real memory, besides the budget, is then the chunks that wait for their
+//! grace period, and one pinned thread that the scheduler preempts holds
+//! all of them back. So pins are short and rare where a flood runs: reads
+//! within a handle's leased chunk pin nothing (`try_recv`, `try_recv_one`),
+//! evictions come in slack-sized batches, every wait for a push in flight
+//! drops the guard first, and producers pace themselves (a bounded yield,
+//! before they pin) while more than 256 KiB of chunks wait
+//! (`Tether::pace`).
 
 use crate::chunk::{self, Chunk, Held, Tether};
 use crate::clock::Clock;

@@ -3,8 +3,8 @@
 //! [`Log::advance`] (help on a change of cause, claim, finish; the protocol
 //! and its proofs are in the parent module's essay, "Removal" and "Why each
 //! miss is counted with the right cause"), give the removed items' bytes
-//! back (`detach`), hand the clearing of their slots to the epoch collector
-//! (`Doomed`), and unlink chunks that lie wholly below `head`
+//! back (`detach`), clear their slots at once (dropping the items no
+//! delivery holds), and unlink chunks that lie wholly below `head`
 //! (`retire_chunks`). The chunk-list mechanics, pushes and reads stay in the
 //! parent module; this one only removes.
 
