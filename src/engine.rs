@@ -330,6 +330,37 @@ impl<T: Send + Sync + 'static> Engine<T> {
         }
     }
 
+    /// [`Engine::try_push_for_room`] of an item that keeps its envelope
+    /// (`Queue::push_envelope_async`): `origin` is its UUID, creation time
+    /// and events so far, as for [`Engine::push`], and `bytes` were sized
+    /// with them. The origin is taken only by the push that publishes; after
+    /// a refusal it is left in place for the next try.
+    #[cfg(feature = "async")]
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn try_push_origin_for_room(
+        &self,
+        payload: T,
+        bytes: usize,
+        origin: &mut (Uuid, u64, Vec<Event>),
+    ) -> Result<Result<Uuid, PushError<T>>, (T, Next)> {
+        match self.push_with(payload, bytes, |seq, now, payload| {
+            self.forwarded(seq, now, payload, std::mem::take(origin))
+        }) {
+            Err(PushError::Full(payload)) => {
+                let guard = epoch::pin();
+                let mut held = false;
+                let released = self.log.trim_step_noting(&guard, &mut held);
+                let next = if released > 0 || held {
+                    Next::Again
+                } else {
+                    Next::Wait
+                };
+                Err((payload, next))
+            }
+            done => Ok(done),
+        }
+    }
+
     /// Pushes a batch: one budget reservation, one `fetch_add` and one
     /// wake-up for the whole batch when it fits at once; item by item (with
     /// the overflow policy) otherwise.
