@@ -8,9 +8,10 @@
 
 use crate::directory::Directory;
 use crate::engine::Engine;
-use crate::envelope::{Delivery, Item};
+use crate::envelope::Delivery;
 use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
 use crate::group::{Group, Label, Start};
+use crate::item::Item;
 use crate::lease::Lease;
 use crate::log::Nothing;
 use crate::notice::Notifications;

@@ -431,3 +431,23 @@ impl<T: Send + Sync + 'static> Engine<T> {
         }
     }
 }
+
+#[cfg(all(test, target_pointer_width = "64", not(loom)))]
+mod tests {
+    use super::*;
+    use std::mem::size_of;
+
+    /// The envelope's layout, which sets what an item costs beyond its
+    /// payload (`fixed_overhead`): owner count and size in one word, UUID,
+    /// sequence number, creation time, and a history in one word (a fresh
+    /// item stores no event).
+    #[test]
+    fn slot_layout() {
+        assert_eq!(size_of::<Event>(), 24);
+        assert_eq!(size_of::<History>(), 8);
+        assert_eq!(size_of::<Slot<u64>>() - size_of::<u64>(), 48);
+        // 48 B of slot, and the chunk header's share (56 B over 512 slots)
+        // rounded up.
+        assert_eq!(fixed_overhead::<u64>() - size_of::<u64>(), 49);
+    }
+}

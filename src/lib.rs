@@ -255,6 +255,7 @@ mod envelope;
 mod error;
 mod group;
 mod id;
+mod item;
 mod lease;
 mod log;
 #[cfg(feature = "metrics")]
@@ -272,12 +273,13 @@ mod wait;
 pub use clock::Clock;
 pub use consumer::{Consumer, Missed, Received, Wait};
 pub use engine::Overflow;
-pub use envelope::{Delivery, Envelope, Event, EventKind, Events, Item};
+pub use envelope::{Delivery, Envelope};
 pub use error::{
     ConfigError, PushBatchError, PushError, PushTimeoutError, RecvError, RecvTimeoutError,
     TryRecvError,
 };
 pub use group::Start;
+pub use item::{Event, EventKind, Events, Item};
 pub use notice::{Notice, Notifications};
 pub use queue::{
     Builder, DEFAULT_MEMORY_LIMIT, DEFAULT_SWEEP_INTERVAL, DEFAULT_TTL, FnSizer, Queue, TraitSizer,

@@ -4,9 +4,10 @@
 use crate::clock::Clock;
 use crate::consumer::Consumer;
 use crate::engine::{Engine, Overflow};
-use crate::envelope::{Delivery, Envelope, Name};
+use crate::envelope::{Delivery, Envelope};
 use crate::error::{ConfigError, PushBatchError, PushError, PushTimeoutError};
 use crate::group::Start;
+use crate::item::Name;
 use crate::lease::Lease;
 use crate::log::Log;
 use crate::size::{EstimateSize, SizeFn};
@@ -179,7 +180,7 @@ struct PushAsync<'a, T: Send + Sync + 'static> {
     payload: Option<T>,
     /// The UUID, creation time and history the item keeps
     /// ([`Queue::push_envelope_async`]); `None` for a fresh item.
-    origin: Option<(Uuid, u64, Vec<crate::envelope::Event>)>,
+    origin: Option<(Uuid, u64, Vec<crate::item::Event>)>,
     /// The wait on the log's `room` signal.
     wait: crate::wait::AsyncWait,
 }
