@@ -34,6 +34,7 @@ use uuid::Uuid;
 /// assert!(matches!(q.push(99), Err(PushError::Full(99))));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum Overflow {
     /// Refuse the push: [`PushError::Full`] hands the payload back.
     #[default]

@@ -45,6 +45,7 @@ pub(crate) fn name(name: &str) -> Name {
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum EventKind {
     /// The item was pushed into a queue.
     Enqueued,
