@@ -245,9 +245,10 @@ impl<T: Send + Sync + 'static> Drop for Handle<T> {
         self.shared.log.close();
         // Deregisters from the housekeeping thread; never waits for it.
         self.sweeper = None;
-        // Its `queue` label is free for another queue of the same name.
+        // Its final figures are reported, and its `queue` label is free
+        // for another queue of the same name.
         #[cfg(feature = "metrics")]
-        crate::metrics::unregister(self.shared.id);
+        crate::metrics::unregister(self.shared.id, &crate::stats::snapshot(&self.shared));
     }
 }
 
@@ -1322,8 +1323,6 @@ impl<T: Send + Sync + 'static, S> Builder<T, S> {
             sizer,
             refused: Default::default(),
         });
-        #[cfg(feature = "metrics")]
-        crate::metrics::register(&shared.log.name, shared.id);
         let sweeper = match self.sweep_interval {
             None => None,
             Some(every) => Some(
@@ -1331,12 +1330,17 @@ impl<T: Send + Sync + 'static, S> Builder<T, S> {
                     .map_err(|_| ConfigError::SweeperSpawn)?,
             ),
         };
+        // Registered once nothing can fail (the `Handle` built below
+        // unregisters it); a sweep before that reports nothing.
+        #[cfg(feature = "metrics")]
+        crate::metrics::register(&shared.log.name, shared.id);
+        let directory = std::sync::Arc::new(crate::directory::Directory::new(shared.id));
         Ok(Queue {
             lease: Lease::new(),
             handle: std::sync::Arc::new(Handle {
                 shared,
                 sweeper,
-                directory: std::sync::Arc::new(crate::directory::Directory::new()),
+                directory,
             }),
         })
     }
