@@ -11,7 +11,7 @@
 //! (`Reject`) or evict the oldest items (`DropOldest`).
 
 use crate::chunk::{Chunk, MAX_ITEM_BYTES, Slot};
-use crate::envelope::{Event, EventKind, History, Item};
+use crate::item::{Event, EventKind, History, Item};
 use crate::error::{PushBatchError, PushError};
 use crate::lease::Lease;
 use crate::log::Log;

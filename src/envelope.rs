@@ -15,11 +15,7 @@ use std::ops::Deref;
 use std::time::SystemTime;
 use uuid::Uuid;
 
-// The stored parts, also for the modules that still name them through here
-// (`engine.rs`, `log/`): `item.rs` is where they live.
-#[cfg(loom)]
-pub(crate) use crate::item::name;
-pub(crate) use crate::item::{Event, EventKind, History, Item, Name};
+use crate::item::{Event, EventKind, Item};
 
 /// An item as one consumer received it: the shared [`Item`] (through
 /// `Deref`), plus which consumer took it from which queue, and when.

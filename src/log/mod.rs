@@ -120,7 +120,7 @@
 
 use crate::chunk::{self, Chunk, Held, Tether};
 use crate::clock::Clock;
-use crate::envelope::{Item, Name};
+use crate::item::{Item, Name};
 use crate::group::{Cause, Group, JOINING, Registry, Start};
 use crate::lease::{Lease, Leases};
 use crate::sync::epoch::{self, Atomic, Guard, Shared};
@@ -1267,7 +1267,7 @@ impl Log<u64> {
     /// a stale value).
     pub(crate) fn model_hint_vs_two_retirers() {
         let log = Arc::new(Log::<u64>::new(
-            crate::envelope::name("loom"),
+            crate::item::name("loom"),
             Clock::manual(),
             1 << 20,
         ));
@@ -1318,7 +1318,7 @@ impl Log<u64> {
     /// which ones).
     pub(crate) fn model_missed_vs_stale_move() {
         let log = Arc::new(Log::<u64>::new(
-            crate::envelope::name("loom"),
+            crate::item::name("loom"),
             Clock::manual(),
             1 << 20,
         ));
