@@ -409,7 +409,10 @@ impl<T: Send + Sync + 'static> Log<T> {
                 Ordering::Relaxed,
             ) {
                 Ok(_) => return true,
-                Err(actual) => cur = actual,
+                Err(actual) => {
+                    crate::sync::count!(BudgetCasFail);
+                    cur = actual
+                }
             }
         }
     }
@@ -496,8 +499,14 @@ impl<T: Send + Sync + 'static> Log<T> {
                     .compare_exchange_weak(t, t + 1, Ordering::SeqCst, Ordering::SeqCst)
                 {
                     Ok(_) => return Some((leased, t)),
-                    Err(now) if fits(now) => t = now,
-                    Err(_) => break,
+                    Err(now) if fits(now) => {
+                        crate::sync::count!(TailCasFail);
+                        t = now
+                    }
+                    Err(_) => {
+                        crate::sync::count!(TailCasFail);
+                        break;
+                    }
                 }
             }
             self.unreserve(bytes);
@@ -753,6 +762,7 @@ impl<T: Send + Sync + 'static> Log<T> {
         lease: &Lease<T>,
         leased: Option<NonNull<Chunk<T>>>,
     ) -> Result<Held<T>, Nothing> {
+        crate::sync::count!(PinnedRead);
         let mut leased = leased;
         let got = self.claim(group, 1, |mut counted, guard| {
             leased = Lease::renew(leased.take(), counted.chunk(), guard);
@@ -850,6 +860,7 @@ impl<T: Send + Sync + 'static> Log<T> {
                 // Reserved but not yet published (wait for it, never skip
                 // it), its chunk not installed yet, or removed because
                 // `head` moved (the next loop sees `c < head`).
+                crate::sync::count!(UnpublishedWait);
                 spin.wait();
                 continue;
             };
@@ -895,6 +906,7 @@ impl<T: Send + Sync + 'static> Log<T> {
     #[inline]
     fn nothing_at(&self, c: u64) -> Option<Nothing> {
         let (t, closed) = self.tail_seq();
+        crate::sync::count!(Empty if c >= t && !closed);
         (c >= t).then_some(if closed {
             Nothing::Closed
         } else {
