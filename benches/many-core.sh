@@ -29,6 +29,10 @@
 # header lines of the first cell (machine, date, source tree, load) and the
 # rows of all, in the column layout of `scaling` (see benches/README.md).
 # 10 cells x 40 s = 400 s: the cap that keeps the run under 8 minutes.
+# Measured on the 2-core VM (2026-12-05, loaded, 1 M items, ONE run per cell):
+# group 0.5-1.1 s a cell, broadcast 0.7-4.2 s (1x15 the longest), 12.7 s for
+# all ten; so the default 5 runs take about 65 s there, and a 16-core
+# machine (no oversubscription) should take no longer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
