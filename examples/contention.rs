@@ -94,6 +94,8 @@ fn main() {
         "usage: contention [--items N] [--runs R] [--pairs 1x1,2x2] [--batch] [--out FILE]\n\
          needs RUSTFLAGS=\"--cfg chunkq_counters\"",
     );
-    eprintln!("contention: built without --cfg chunkq_counters; rebuild with RUSTFLAGS=\"--cfg chunkq_counters\"");
+    eprintln!(
+        "contention: built without --cfg chunkq_counters; rebuild with RUSTFLAGS=\"--cfg chunkq_counters\""
+    );
     std::process::exit(2);
 }
