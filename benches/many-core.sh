@@ -10,8 +10,9 @@
 #   SCALING_BIN=/path/to/scaling benches/many-core.sh out.csv   # no build, no cargo
 #
 # Options (environment):
-#   OUT            the CSV to write when no argument is given
-#                  (default benches/results/scaling-<date>-many-core.csv)
+#   OUT            the CSV to write when no argument is given (relative
+#                  paths: to the current directory; default
+#                  benches/results/scaling-<date>-many-core.csv in the repository)
 #   SCALING_BIN    a prebuilt `scaling` binary (cargo build --release --example
 #                  scaling; it is target/release/examples/scaling): skips the
 #                  build, so the run needs neither cargo nor the network
@@ -22,7 +23,9 @@
 #   CELL_TIMEOUT   seconds one (scenario, pair) cell may take (default 40);
 #                  a cell that runs past it is recorded as a comment line
 #                  `# timed out: ...` and the run goes on
-#   CARGO          the cargo to build with (default cargo)
+#   CARGO          the cargo to build with (default cargo); the build needs
+#                  the dev-dependencies (the peers) in cargo's cache or the
+#                  network; CARGO_NET_OFFLINE=true builds from the cache only
 #
 # Every cell is its own `scaling` process (one per scenario and pair), so a
 # slow or stuck implementation costs at most CELL_TIMEOUT; the CSV keeps the
@@ -34,6 +37,10 @@
 # all ten; so the default 5 runs take about 65 s there, and a 16-core
 # machine (no oversubscription) should take no longer.
 set -euo pipefail
+# Paths given by the caller (the CSV, SCALING_BIN) are relative to where it
+# ran the script; the build runs in the repository root.
+caller=$(pwd)
+abs() { case $1 in /*) printf '%s' "$1" ;; *) printf '%s/%s' "$caller" "$1" ;; esac; }
 cd "$(dirname "$0")/.."
 
 case ${1:-} in
@@ -50,13 +57,17 @@ runs=${RUNS:-5}
 pairs=${PAIRS:-1x1,1x4,4x4,8x8,1x15}
 scenarios=${SCENARIOS:-group,broadcast}
 cell_timeout=${CELL_TIMEOUT:-40}
-out=${1:-${OUT:-benches/results/scaling-$(date -u +%F)-many-core.csv}}
+if [ -n "${1:-}" ] || [ -n "${OUT:-}" ]; then
+    out=$(abs "${1:-$OUT}")
+else
+    out=benches/results/scaling-$(date -u +%F)-many-core.csv
+fi
 for v in "$items" "$runs" "$cell_timeout"; do
     case $v in '' | *[!0-9]*) echo "many-core.sh: ITEMS, RUNS and CELL_TIMEOUT must be whole numbers" >&2; exit 2 ;; esac
 done
 
 if [ -n "${SCALING_BIN:-}" ]; then
-    bin=$SCALING_BIN
+    bin=$(abs "$SCALING_BIN")
     if [ ! -x "$bin" ]; then
         echo "many-core.sh: SCALING_BIN=$bin is not an executable file" >&2
         exit 2
