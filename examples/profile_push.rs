@@ -120,14 +120,15 @@ fn costs() {
 fn main() {
     let mut args = cli::Args::new(
         "profile_push",
-        "usage: profile_push [N] | profile_push batch [N] | profile_push costs\n\
-         N items (default 200000) pushed and received one by one, or in batches of 64; \
+        "usage: profile_push [N] | profile_push batch [N] | profile_push evict [N] | profile_push costs\n\
+         N items (default 200000) pushed and received one by one, or in batches of 64, \
+         or pushed into a full 1 MiB `DropOldest` queue whose consumer never reads (64-byte `Vec`s); \
          `costs`: the wall-clock cost of the primitives",
     );
     let arg = args.next();
     let n = match arg.as_deref() {
         Some("costs") => None,
-        Some("batch") => Some(args.next()),
+        Some("batch") | Some("evict") => Some(args.next()),
         _ => Some(arg.clone()),
     };
     if let Some(extra) = args.next() {
@@ -139,6 +140,9 @@ fn main() {
     let n: u64 = n.map_or(200_000, |s| args.parse("item count", &s));
     if arg.as_deref() == Some("batch") {
         return batch(n);
+    }
+    if arg.as_deref() == Some("evict") {
+        return evict(n);
     }
     let (q, c) = queue();
     let mut sum = 0u64;
@@ -172,4 +176,29 @@ fn batch(n: u64) {
         i = end;
     }
     println!("{n} items in batches of {B}, sum {sum}");
+}
+
+/// The flood's push path on one thread: a 1 MiB `DropOldest` budget, full
+/// before the loop, one consumer that never reads, 64-byte payloads; every
+/// push evicts. Checked: the consumer missed exactly what left.
+fn evict(n: u64) {
+    let q: chunkq::Queue<Vec<u8>> = chunkq::Queue::builder("evict")
+        .memory_limit(1 << 20)
+        .sweep_interval(None)
+        .overflow(chunkq::Overflow::DropOldest)
+        .build()
+        .expect("builder");
+    let c = q.subscribe();
+    let mut i = 0u64;
+    while q.memory_used() + 256 < q.memory_limit() {
+        q.push(vec![i as u8; 64]).expect("push");
+        i += 1;
+    }
+    for _ in 0..n {
+        q.push(vec![i as u8; 64]).expect("push");
+        i += 1;
+    }
+    let retained = q.retained() as u64;
+    assert_eq!(c.lag() as u64, retained);
+    println!("{i} pushed, {retained} retained, {} evicted", i - retained);
 }

@@ -61,6 +61,19 @@
 //!   was set (the ABA a recycle could cause is excluded by the grace period
 //!   and by the counts: a lease or hint holds `refs`, so its chunk is never
 //!   recycled under it).
+//! - Between its last release and its recycling a chunk is in *limbo*
+//!   (counted in the tether's `limbo`). One pinned thread that the
+//!   scheduler preempted holds every grace period back, and a flood retires
+//!   chunks at hundreds of megabytes a second: before this count, limbo
+//!   reached 3-14 MiB on a 1 MiB budget. Producers therefore pace
+//!   themselves ([`Tether::pace`], before they pin): while more than 256
+//!   KiB of chunks are in limbo they flush, yield, then sleep briefly,
+//!   for at most about 3 ms, so the preempted thread gets to run. It
+//!   bounds real memory in practice, not in theory (a thread that never
+//!   runs again holds everything back, and pacing gives up after its
+//!   rounds); type-stable chunks reused without a grace period would
+//!   bound it in theory, at the cost of a generation check on every
+//!   reader's access.
 
 use crate::envelope::{Item, Name};
 use crate::sync::epoch::{self, Atomic, Guard, Shared};
@@ -112,6 +125,17 @@ pub(crate) struct Tether<T> {
     pub(crate) drop_panics: StatCounter,
     /// Chunks kept for reuse (see the module docs).
     pub(crate) pool: Pool<T>,
+    /// Chunks whose last reference is gone and that wait for their grace
+    /// period before the collector recycles them ([`Chunk::release`] adds
+    /// one, [`recycle`] takes it off). A flood retires chunks faster than a
+    /// collector held back by one descheduled pinned thread hands them
+    /// back; producers pace themselves on this ([`Tether::pace`]). A plain
+    /// std atomic, Relaxed throughout: a heuristic that orders nothing
+    /// (invisible to loom, like the statistics).
+    limbo: CachePadded<std::sync::atomic::AtomicUsize>,
+    /// Above how many chunks in `limbo` producers pace themselves.
+    #[cfg_attr(loom, allow(dead_code))]
+    limbo_cap: usize,
 }
 
 impl<T> Tether<T> {
@@ -124,8 +148,75 @@ impl<T> Tether<T> {
             pinned: CachePadded::new(AtomicUsize::new(0)),
             drop_panics: StatCounter::new(0),
             pool: Pool::new(pool_cap(Chunk::<T>::BYTES, limit)),
+            limbo: CachePadded::new(std::sync::atomic::AtomicUsize::new(0)),
+            limbo_cap: limbo_cap(Chunk::<T>::BYTES),
         }
     }
+
+    /// Paces a producer (before it pins, see `Engine::push_pinned`) while
+    /// more than `limbo_cap` retired chunks wait for their grace period: it
+    /// lets the collector try again and gives the processor away (a yield,
+    /// then short sleeps) until they are back under the cap, for at most
+    /// [`PACE_ROUNDS`] rounds (about 3 ms), then goes on regardless. Why:
+    /// one pinned thread that the scheduler preempted stops every
+    /// recycling until it runs again (tens of milliseconds on a busy
+    /// machine), and a flood retires chunks at a rate that turns that into
+    /// megabytes (issue 16); giving the processor away lets it run. A push
+    /// that waits here holds nothing anyone waits on. One Relaxed load
+    /// otherwise, on the pinned path only (a chunk boundary, a full
+    /// budget). Nothing under loom: the stand-in collector recycles at
+    /// quiescent points, and the wait has no part in any protocol (it
+    /// runs before the push reserves anything), so the models would only
+    /// explore more interleavings of the same states.
+    #[inline]
+    pub(crate) fn pace(&self) {
+        #[cfg(not(loom))]
+        // Relaxed: see the field.
+        if self.limbo.load(std::sync::atomic::Ordering::Relaxed) > self.limbo_cap {
+            self.pace_slow();
+        }
+    }
+
+    /// [`Tether::pace`] when over the cap.
+    #[cfg(not(loom))]
+    #[cold]
+    #[inline(never)]
+    fn pace_slow(&self) {
+        for round in 0..PACE_ROUNDS {
+            // A short pin that flushes: tries to advance the epoch and
+            // recycles what is due (no user code runs there: items are
+            // dropped by their removers).
+            epoch::pin().flush();
+            // Relaxed: see the field.
+            if self.limbo.load(std::sync::atomic::Ordering::Relaxed) <= self.limbo_cap {
+                return;
+            }
+            if round < PACE_YIELDS {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(std::time::Duration::from_micros(50));
+            }
+        }
+    }
+}
+
+/// At most how many rounds [`Tether::pace`] waits: [`PACE_YIELDS`] yields,
+/// then sleeps of 50 µs (about 3 ms in all).
+#[cfg(not(loom))]
+const PACE_ROUNDS: u32 = 64;
+
+/// How many of [`PACE_ROUNDS`] yield rather than sleep.
+#[cfg(not(loom))]
+const PACE_YIELDS: u32 = 8;
+
+/// About how many bytes of retired chunks may wait for their grace period
+/// before producers pace themselves (see [`Tether::pace`]).
+const LIMBO_BYTES: usize = 256 << 10;
+
+/// How many chunks of `chunk_bytes` may wait for their grace period before
+/// producers pace themselves: [`LIMBO_BYTES`] worth, at least 4.
+fn limbo_cap(chunk_bytes: usize) -> usize {
+    (LIMBO_BYTES / chunk_bytes.max(1)).max(4)
 }
 
 /// At most how many retired chunks a queue keeps for reuse: enough to cover
@@ -628,6 +719,11 @@ impl<T> Chunk<T> {
             // after they unpin. (A function pointer and an address: the
             // closure names no `T`, so it is `Send + 'static`, and it fits
             // in crossbeam's inline deferred storage.)
+            // Relaxed: see `Tether::limbo`.
+            chunk
+                .tether
+                .limbo
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let raw = ErasedChunk(this.as_raw().cast_mut().cast());
             let recycle: unsafe fn(*mut ()) = recycle::<T>;
             // SAFETY: `raw` is this chunk, handed over by the last reference.
@@ -952,6 +1048,10 @@ unsafe fn recycle<T>(raw: *mut ()) {
     // Our own count of the tether: the chunk's may be the last, and the pool
     // lives in it.
     let tether = chunk.tether.clone();
+    // Relaxed: see `Tether::limbo`.
+    tether
+        .limbo
+        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     tether.pool.give(chunk);
 }
 

@@ -275,7 +275,7 @@ impl<T: Send + Sync + 'static> Consumer<T> {
     ) -> Result<usize, TryRecvError> {
         let log = &self.shared.log;
         let mut at = None;
-        log.try_recv(&self.group, max, |item| {
+        log.try_recv(&self.group, &self.lease, max, |item| {
             let now = *at.get_or_insert_with(|| log.clock.now_nanos());
             sink(item, now)
         })

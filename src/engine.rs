@@ -39,7 +39,22 @@ pub enum Overflow {
     #[default]
     Reject,
     /// Evict the oldest retained items until the new one fits; consumers
-    /// that had not read them count them as `evicted`.
+    /// that had not read them count them as `evicted`. An eviction also
+    /// takes the oldest items that fit wholly in a 64th of the budget more
+    /// (within one chunk of up to 1024 items), so that the pushes after it
+    /// fit at once rather than each evicting one item: a full queue holds
+    /// between 63/64 of its budget (less one item) and all of it. A budget
+    /// smaller than 64 items evicts exactly what each push needs.
+    ///
+    /// ```
+    /// use chunkq::{Overflow, Queue};
+    /// let q: Queue<u64> = Queue::builder("a").memory_limit(64 << 10).overflow(Overflow::DropOldest).build().unwrap();
+    /// let c = q.subscribe();
+    /// for i in 0..10_000 { q.push(i).unwrap(); }
+    /// assert!(q.memory_used() <= q.memory_limit());
+    /// assert!(q.memory_used() >= q.memory_limit() / 64 * 63 - 200);
+    /// assert_eq!(c.missed().evicted + c.lag() as u64, 10_000); // nothing vanishes
+    /// ```
     DropOldest,
 }
 
@@ -105,7 +120,7 @@ impl<T: Send + Sync + 'static> Engine<T> {
     /// first release what every consumer has read, then refuse (`Reject`) or
     /// evict the oldest items (`DropOldest`).
     #[inline]
-    fn make_room(&self, bytes: usize, guard: &epoch::Guard) -> Result<(), Refusal> {
+    fn make_room(&self, bytes: usize, guard: &mut epoch::Guard) -> Result<(), Refusal> {
         if bytes <= MAX_ITEM_BYTES && self.log.try_reserve(bytes) {
             return Ok(());
         }
@@ -115,7 +130,7 @@ impl<T: Send + Sync + 'static> Engine<T> {
     /// [`Engine::make_room`] when the bytes do not fit at once.
     #[cold]
     #[inline(never)]
-    fn make_room_slow(&self, bytes: usize, guard: &epoch::Guard) -> Result<(), Refusal> {
+    fn make_room_slow(&self, bytes: usize, guard: &mut epoch::Guard) -> Result<(), Refusal> {
         let log = &self.log;
         // An item larger than the whole budget, or than a slot can account
         // (`MAX_ITEM_BYTES`, 4 GiB), never fits.
@@ -137,10 +152,13 @@ impl<T: Send + Sync + 'static> Engine<T> {
                 Overflow::Reject => return Err(Refusal::Full),
                 Overflow::DropOldest => {
                     if log.evict_step(bytes, guard) == 0 {
-                        // Everything is reserved by pushes in flight (they
-                        // will publish, then they can be evicted), or room
-                        // appeared meanwhile: look again.
-                        spin.wait();
+                        // The oldest slot is reserved by a push in flight
+                        // (it will publish, then it can be evicted), or room
+                        // appeared meanwhile: look again. Unpinned while it
+                        // waits: nothing loaded under the guard is kept, and
+                        // a producer descheduled mid-push must not hold back
+                        // reclamation as well.
+                        guard.repin_after(|| spin.wait());
                     }
                 }
             }
@@ -262,11 +280,16 @@ impl<T: Send + Sync + 'static> Engine<T> {
         make: impl FnOnce(u64, u64, T) -> Item<T>,
     ) -> Result<Uuid, PushError<T>> {
         let log = &self.log;
+        // Waits (briefly, boundedly) while many retired chunks await their
+        // grace period (see `Tether::pace`): before the pin, since a pin
+        // held while waiting would hold back the very reclamation it waits
+        // for, and before any reservation (nobody waits on us meanwhile).
+        log.pace_reclamation();
         // Pinned once, before any reservation: pinning may run the epoch
-        // collector (payload drops, user code), which must not run while we
-        // hold bytes or a sequence number that others wait on (invariant 7).
-        let guard = epoch::pin();
-        match self.make_room(bytes, &guard) {
+        // collector, which must not run while we hold bytes or a sequence
+        // number that others wait on (invariant 7).
+        let mut guard = epoch::pin();
+        match self.make_room(bytes, &mut guard) {
             Ok(()) => {}
             Err(Refusal::Closed) => return Err(PushError::Closed(payload)),
             Err(refusal) => {
@@ -341,6 +364,7 @@ impl<T: Send + Sync + 'static> Engine<T> {
         }
         let sizes: Vec<usize> = items.iter().map(|p| self.accounted(p, 1)).collect();
         let total = sizes.iter().fold(0usize, |a, &b| a.saturating_add(b));
+        log.pace_reclamation(); // as in `push_pinned`
         // Pinned before any reservation (invariant 7, see `push`).
         let guard = epoch::pin();
         // (Each item's size fits a slot if the total does; otherwise the

@@ -4,10 +4,11 @@
 //! keeps up (batches of 64) and one that reads one item per millisecond; a
 //! sampler thread reads the resident set size from `/proc/self/statm`
 //! every 5 ms. The peak growth over a baseline taken once every thread is
-//! started must stay within 16 MiB: generous (the figure is 4-10 MiB on
-//! 2 cores since issue 16's drop-at-removal, and the peers stay near
-//! 1.5 MiB, `examples/flood.rs`), yet it catches the 26-92 MiB that epoch
-//! reclamation of payloads reached before (50 MiB in this test).
+//! started must stay within 5 MiB. Measured on 2 cores under a load
+//! average of 7: 2.75-2.99 MiB (the peers stay near 1.5 MiB,
+//! `examples/flood.rs`). Without the producers' pacing on chunks awaiting
+//! their grace period (`Tether::pace`) it reads 7.8-12.5 MiB, and before
+//! the drop at removal 50 MiB: either fails here.
 //!
 //! RSS is process-wide, so this binary holds this one test only.
 #![cfg(target_os = "linux")]
@@ -21,7 +22,7 @@ use std::time::Duration;
 
 const BUDGET: usize = 1 << 20;
 const PAYLOAD: usize = 1024;
-const BOUND: u64 = 16 << 20;
+const BOUND: u64 = 5 << 20;
 const FLOOD: Duration = Duration::from_secs(1);
 
 /// Resident set size in bytes, from `/proc/self/statm` (kept open).
@@ -124,6 +125,10 @@ fn flood_keeps_rss_near_the_budget() {
         "the accounted bytes stay within the budget"
     );
     let growth = peak.load(Ordering::SeqCst).saturating_sub(base);
+    eprintln!(
+        "flood: peak RSS growth {:.2} MiB, {pushed} pushed",
+        growth as f64 / f64::from(1 << 20)
+    );
     assert!(
         growth <= BOUND,
         "peak RSS growth {:.2} MiB > {} MiB for a {} MiB budget ({pushed} pushed)",

@@ -133,3 +133,52 @@ fn idle_lease_revoked_while_its_handle_pushes() {
         drop((p, c, q));
     });
 }
+
+/// Batch reads on the leased path (issue 16: a reader that keeps up pins
+/// nothing) against a clone of the same group and an evicting producer:
+/// two members of one group `try_recv_many` while the main thread pushes
+/// into a two-item `DropOldest` budget, so evictions (with their slack)
+/// move `head` past slots the readers hold counts on or are about to
+/// claim. Every item is delivered once or counted as evicted, each member
+/// sees increasing sequence numbers, and every payload is dropped once
+/// (the harness checks).
+#[test]
+fn leased_batch_reads_vs_clone_and_eviction() {
+    common::model_capped(2, |counter| {
+        let bytes = common::item_bytes(counter);
+        let (q, _clock) = queue(2 * bytes, Overflow::DropOldest);
+        let a = q.subscribe();
+        q.push(counter.make(0)).unwrap();
+        drop(a.try_recv().unwrap()); // a leases chunk 0
+        let b = a.clone();
+        q.push(counter.make(1)).unwrap();
+        let reader = thread::spawn(move || {
+            let mut got = Vec::new();
+            let _ = b.try_recv_many(&mut got, 2);
+            let _ = b.try_recv_many(&mut got, 2);
+            (b, got)
+        });
+        q.push(counter.make(2)).unwrap();
+        q.push(counter.make(3)).unwrap();
+        let mut mine = Vec::new();
+        let _ = a.try_recv_many(&mut mine, 2);
+        let (b, theirs) = reader.join().unwrap();
+        common::assert_in_order(&mine);
+        common::assert_in_order(&theirs);
+        mine.extend(drain(&a));
+        let mut seen = ids(&mine);
+        seen.extend(ids(&theirs));
+        seen.sort_unstable();
+        let delivered = seen.len();
+        seen.dedup();
+        assert_eq!(seen.len(), delivered, "an item delivered twice: {seen:?}");
+        let evicted = a.missed().evicted as usize;
+        assert_eq!(
+            1 + mine.len() + theirs.len() + evicted,
+            4,
+            "each item delivered or counted once: {seen:?}, {evicted} evicted"
+        );
+        drop((mine, theirs));
+        drop((a, b, q));
+    });
+}

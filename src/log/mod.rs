@@ -46,6 +46,13 @@
 //!    an evicting push has not reserved yet). Then unlink chunks that lie
 //!    wholly below `head`, revoking the leases and hints on them.
 //!
+//! *Eviction* (`Overflow::DropOldest`) removes the oldest items until the
+//! push fits, then the whole items that fit in a 64th of the budget more
+//! (`evict_slack`), within `head`'s chunk: the pushes after it fit at once,
+//! on the leased path, instead of each evicting one item under a pin. A
+//! push whose oldest slot is still mid-push waits for it with its guard
+//! dropped (`repin_after`), never inside `advance`.
+//!
 //! A cursor left below `head` is moved, and its misses counted, lazily: by
 //! its group's next read (`try_recv` finds `c < head`), by `missed()` and
 //! the notice receiver ([`Log::catch_up`]), or by the next removal with
@@ -101,6 +108,15 @@
 //! item is dropped then, unless a delivery still holds it; a chunk that
 //! deliveries keep after it was unlinked is counted as pinned
 //! (`Stats::memory_pinned`) until the last of them is dropped.
+//!
+//! Real memory, besides the budget, is then the chunks that wait for their
+//! grace period, and one pinned thread that the scheduler preempts holds
+//! all of them back. So pins are short and rare where a flood runs: reads
+//! within a handle's leased chunk pin nothing (`try_recv`, `try_recv_one`),
+//! evictions come in slack-sized batches, every wait for a push in flight
+//! drops the guard first, and producers pace themselves (a bounded yield,
+//! before they pin) while more than 256 KiB of chunks wait
+//! (`Tether::pace`).
 
 use crate::chunk::{self, Chunk, Held, Tether};
 use crate::clock::Clock;
@@ -154,6 +170,10 @@ pub(crate) enum Nothing {
     Closed,
 }
 
+/// An eviction frees this fraction of the budget beyond what the evicting
+/// push needs (see `Log::evict_slack`).
+pub(crate) const EVICT_SLACK_DIVISOR: usize = 64;
+
 /// The log. See the module docs.
 pub(crate) struct Log<T> {
     /// The queue's name, stamped on events (shared with them, see `Name`).
@@ -162,6 +182,13 @@ pub(crate) struct Log<T> {
     pub(crate) clock: Clock,
     /// The memory budget in accounted bytes.
     pub(crate) limit: usize,
+    /// Bytes an eviction frees beyond what the push that evicts needs
+    /// (`limit / EVICT_SLACK_DIVISOR`, within one chunk: `evict_step`), so
+    /// that the pushes after it fit at once, on the leased path, instead of
+    /// each evicting one item under a pin (issue 16: about 2.5 times the
+    /// flood throughput). The queue then holds at least `limit - slack -
+    /// need` bytes after an eviction.
+    pub(crate) evict_slack: usize,
     /// Next sequence number to hand out; `CLOSED` in bit 63.
     tail: CachePadded<AtomicU64>,
     /// `tail` at the moment the queue closed (`UNSET` before): readers stop
@@ -220,6 +247,13 @@ impl<T: Send + Sync + 'static> Log<T> {
         Self::CAP
     }
 
+    /// Waits, boundedly, while many retired chunks await their grace
+    /// period (see `Tether::pace`). Producers call it before they pin.
+    #[inline]
+    pub(crate) fn pace_reclamation(&self) {
+        self.tether.pace();
+    }
+
     /// An empty log with chunk 0 installed.
     pub(crate) fn new(name: Name, clock: Clock, limit: usize) -> Self {
         let tether = std::sync::Arc::new(Tether::new(name.clone(), limit));
@@ -233,6 +267,7 @@ impl<T: Send + Sync + 'static> Log<T> {
             name,
             clock,
             limit,
+            evict_slack: limit / EVICT_SLACK_DIVISOR,
             tail: CachePadded::new(AtomicU64::new(0)),
             final_tail: AtomicU64::new(UNSET),
             head: CachePadded::new(AtomicU64::new(0)),
@@ -680,25 +715,85 @@ impl<T: Send + Sync + 'static> Log<T> {
 
     /// Reads up to `max` (>= 1) next items for `group`, in order, handing
     /// each to `sink` as a counted reference to its slot; returns how many,
-    /// or why there are none. See [`Log::claim`].
+    /// or why there are none (the path of every `Consumer` read that takes
+    /// deliveries). Reads within the chunk the handle's `lease` holds pin
+    /// nothing (see `lease.rs`): a reader that keeps up never holds back
+    /// the reclamation of retired chunks, even when it is descheduled
+    /// between two reads. The rest go through [`Log::claim`], which moves
+    /// the lease along.
+    ///
+    /// The protocol is `claim`'s, on the leased chunk: the counts first
+    /// (`try_own`, only if not 0), then the claim of `[c, c + n)` on the
+    /// cursor; losing it gives the counts back and retries the pinned way.
+    #[inline]
     pub(crate) fn try_recv(
         &self,
         group: &Group<T>,
+        lease: &Lease<T>,
         max: usize,
         mut sink: impl FnMut(Held<T>),
     ) -> Result<usize, Nothing> {
-        self.claim(group, max, |counted, _| {
-            let n = counted.len();
-            counted.for_each(&mut sink);
-            n
-        })
+        let Some(leased) = lease.take() else {
+            return self.try_recv_pinned(group, lease, None, max, sink);
+        };
+        // SAFETY: the lease owns a counted reference to the chunk (now ours
+        // until we put it back), so its memory is alive.
+        let chunk = unsafe { leased.as_ref() };
+        // SeqCst: as in `claim`.
+        let c = group.cursor();
+        let hw = self.head.load(Ordering::SeqCst);
+        if c < seq_of(hw) || c / Self::CAP != chunk.index {
+            // Behind `head` (the pinned path moves the cursor), or past the
+            // leased chunk (the pinned path finds the next one).
+            return self.try_recv_pinned(group, lease, Some(leased), max, sink);
+        }
+        let end = chunk.end().min(c + max.clamp(1, MAX_CLAIM) as u64);
+        let mut n = 0;
+        // Acquire (in `try_own`): pairs with the Release publication in
+        // `Slot::write`. Stops at a slot not yet published, or cleared since
+        // `head` passed it (which the pinned path sorts out).
+        while c + n < end && chunk.slot(c + n).try_own() {
+            n += 1;
+        }
+        if n == 0 {
+            // An empty queue answers without a pin.
+            if let Some(nothing) = self.nothing_at(c) {
+                lease.put(leased, &self.leases);
+                return Err(nothing);
+            }
+            return self.try_recv_pinned(group, lease, Some(leased), max, sink);
+        }
+        let counted = Counted {
+            chunk,
+            next: c,
+            end: c + n,
+        };
+        // The claim, after the counts: no item can be dropped between them.
+        // Losing it (to a clone, or to a remover's move) gives the counts
+        // back (contained: ours may be the last, invariant 7) and retries
+        // the pinned way.
+        if !group.claim(c, c + n) {
+            drop(counted);
+            return self.try_recv_pinned(group, lease, Some(leased), max, sink);
+        }
+        // SeqCst: as in `claim` (wake producers waiting for room).
+        let hw = self.head.load(Ordering::SeqCst);
+        if c <= hw {
+            self.claimed_at_head(c, hw);
+        }
+        counted.for_each(&mut sink);
+        lease.put(leased, &self.leases);
+        if (c + n) % Self::CAP == 0 {
+            self.left_chunk();
+        }
+        Ok(n as usize)
     }
 
     /// Reads the next item for `group` as a counted reference to its slot,
-    /// or says why there is none: [`Log::try_recv`] for one item, without
-    /// the sink (the path of every `Consumer::try_recv`). Reads within the
-    /// chunk the handle's `lease` holds pin nothing (see `lease.rs`); the
-    /// rest go through [`Log::claim`], which moves the lease along.
+    /// or says why there is none: [`Log::try_recv`] for one item (the path
+    /// of every `Consumer::try_recv`), without the sink: kept apart for its
+    /// cost, about 70 instructions per item below the batch path's with a
+    /// sink of one (`benches/icount.sh`). The same protocol.
     #[inline]
     pub(crate) fn try_recv_one(
         &self,
@@ -751,9 +846,8 @@ impl<T: Send + Sync + 'static> Log<T> {
         Ok(held)
     }
 
-    /// [`Log::try_recv_one`] through [`Log::claim`] (pinned), moving the
-    /// lease to the chunk it read from; `leased` is the reference the
-    /// caller took from `lease`, if any.
+    /// [`Log::try_recv_one`]'s pinned path: [`Log::try_recv_pinned`] of
+    /// one item.
     #[cold]
     #[inline(never)]
     fn try_recv_one_pinned(
@@ -762,11 +856,31 @@ impl<T: Send + Sync + 'static> Log<T> {
         lease: &Lease<T>,
         leased: Option<NonNull<Chunk<T>>>,
     ) -> Result<Held<T>, Nothing> {
+        let mut got = None;
+        self.try_recv_pinned(group, lease, leased, 1, |held| got = Some(held))?;
+        Ok(got.expect("a read of at least one item hands one over"))
+    }
+
+    /// [`Log::try_recv`] through [`Log::claim`] (pinned), moving the lease
+    /// to the chunk it read from; `leased` is the reference the caller took
+    /// from `lease`, if any.
+    #[cold]
+    #[inline(never)]
+    fn try_recv_pinned(
+        &self,
+        group: &Group<T>,
+        lease: &Lease<T>,
+        leased: Option<NonNull<Chunk<T>>>,
+        max: usize,
+        sink: impl FnMut(Held<T>),
+    ) -> Result<usize, Nothing> {
         crate::sync::count!(PinnedRead);
         let mut leased = leased;
-        let got = self.claim(group, 1, |mut counted, guard| {
+        let got = self.claim(group, max, |counted, guard| {
             leased = Lease::renew(leased.take(), counted.chunk(), guard);
-            counted.next().expect("a claim takes at least one item")
+            let n = counted.len();
+            counted.for_each(sink);
+            n
         });
         if let Some(l) = leased {
             lease.put(l, &self.leases);
@@ -826,7 +940,7 @@ impl<T: Send + Sync + 'static> Log<T> {
         max: usize,
         take: impl FnOnce(Counted<'_, T>, &Guard) -> R,
     ) -> Result<R, Nothing> {
-        let guard = epoch::pin();
+        let mut guard = epoch::pin();
         let mut spin = Spin::new();
         loop {
             // SeqCst: cursor, head and tail loads take part in the total
@@ -859,9 +973,12 @@ impl<T: Send + Sync + 'static> Log<T> {
                 }
                 // Reserved but not yet published (wait for it, never skip
                 // it), its chunk not installed yet, or removed because
-                // `head` moved (the next loop sees `c < head`).
+                // `head` moved (the next loop sees `c < head`). Waits
+                // unpinned: a producer descheduled mid-push must not hold
+                // back reclamation as well (nothing loaded under the guard
+                // is kept across iterations).
                 crate::sync::count!(UnpublishedWait);
-                spin.wait();
+                guard.repin_after(|| spin.wait());
                 continue;
             };
             let counted = Counted {

@@ -3,16 +3,16 @@
 //! [`Log::advance`] (help on a change of cause, claim, finish; the protocol
 //! and its proofs are in the parent module's essay, "Removal" and "Why each
 //! miss is counted with the right cause"), give the removed items' bytes
-//! back (`detach`), hand the clearing of their slots to the epoch collector
-//! (`Doomed`), and unlink chunks that lie wholly below `head`
+//! back (`detach`), clear their slots at once (dropping the items no
+//! delivery holds), and unlink chunks that lie wholly below `head`
 //! (`retire_chunks`). The chunk-list mechanics, pushes and reads stay in the
 //! parent module; this one only removes.
 
 use super::{Log, cause_of, head_word, seq_of};
 use crate::chunk::Chunk;
 use crate::group::{Cause, JOINING};
+use crate::sync::Ordering;
 use crate::sync::epoch::Guard;
-use crate::sync::{Ordering, Spin};
 
 /// What a removal's deciding closure says about the range at `head`.
 pub(crate) enum Decision {
@@ -20,8 +20,6 @@ pub(crate) enum Decision {
     Stop,
     /// Remove up to (excluding) this sequence number, within `head`'s chunk.
     Advance(u64),
-    /// `head` moved while deciding: read it again.
-    Retry,
 }
 
 impl Decision {
@@ -41,7 +39,7 @@ impl<T: Send + Sync + 'static> Log<T> {
         &self,
         cause: Cause,
         guard: &Guard,
-        mut decide: impl FnMut(u64, u64, &Chunk<T>) -> Decision,
+        mut decide: impl FnMut(u64, &Chunk<T>) -> Decision,
     ) -> u64 {
         loop {
             let hw = self.head.load(Ordering::SeqCst);
@@ -60,9 +58,8 @@ impl<T: Send + Sync + 'static> Log<T> {
             if chunk.index != h / Self::CAP {
                 continue; // `head` moved on under us
             }
-            let h1 = match decide(hw, h, chunk) {
+            let h1 = match decide(h, chunk) {
                 Decision::Stop => return 0,
-                Decision::Retry => continue,
                 Decision::Advance(h1) => h1,
             };
             debug_assert!(h < h1 && h1 <= chunk.end());
@@ -187,7 +184,7 @@ impl<T: Send + Sync + 'static> Log<T> {
     /// not producers waiting for room, so such a producer retries soon
     /// rather than sleep (`Engine::try_push_for_room`).
     pub(crate) fn trim_step_noting(&self, guard: &Guard, held: &mut bool) -> u64 {
-        self.advance(Cause::Consumed, guard, |_, h, chunk| {
+        self.advance(Cause::Consumed, guard, |h, chunk| {
             *held = false;
             let groups = self.registry.load(guard);
             if groups.is_empty() {
@@ -217,7 +214,7 @@ impl<T: Send + Sync + 'static> Log<T> {
     /// Expires once: removes the items at `head` enqueued at or before
     /// `cutoff`, up to the end of `head`'s chunk. Returns how many.
     pub(crate) fn expire_step(&self, cutoff: u64, guard: &Guard) -> u64 {
-        self.advance(Cause::Expired, guard, |_, h, chunk| {
+        self.advance(Cause::Expired, guard, |h, chunk| {
             let (t, _) = self.tail_seq();
             let end = chunk.end().min(t);
             if h >= end {
@@ -250,38 +247,39 @@ impl<T: Send + Sync + 'static> Log<T> {
     }
 
     /// Evicts once: removes the oldest items (at least one) until `need`
-    /// more bytes would fit, within `head`'s chunk. Waits for the oldest
-    /// slot if its producer is mid-push. Returns how many it removed.
+    /// more bytes would fit, and then those that fit wholly in
+    /// `Log::evict_slack` bytes more (so a small budget evicts exactly what
+    /// it must), within `head`'s chunk. Stops (returns 0) at an oldest slot
+    /// whose producer is mid-push: the caller waits for it unpinned
+    /// (`Engine::make_room_slow`), so that a producer descheduled mid-push
+    /// does not hold back reclamation as well. Returns how many it removed.
     pub(crate) fn evict_step(&self, need: usize, guard: &Guard) -> u64 {
-        self.advance(Cause::Evicted, guard, |hw, h, chunk| {
+        self.advance(Cause::Evicted, guard, |h, chunk| {
             let (t, _) = self.tail_seq();
             let end = chunk.end().min(t);
             if h >= end {
                 return Decision::Stop;
             }
+            // Bytes that must go for `need` to fit, and at most how many
+            // may go with the slack.
             let over = self.used().saturating_add(need).saturating_sub(self.limit);
+            let most = over.saturating_add(self.evict_slack);
             let mut freed = 0usize;
             let mut s = h;
-            let mut spin = Spin::new();
-            while s < end && (s == h || freed < over) {
+            while s < end {
                 // Acquire (in `is_published`): pairs with the Release
                 // publication.
                 if !chunk.slot(s).is_published() {
-                    if s > h {
-                        break;
-                    }
-                    // The oldest item is mid-push: wait for it, unless
-                    // `head` moved (then the slot may be detached for good).
-                    if self.head.load(Ordering::SeqCst) != hw {
-                        return Decision::Retry;
-                    }
-                    spin.wait();
-                    continue;
+                    break;
                 }
-                freed += chunk.slot(s).bytes();
+                let bytes = chunk.slot(s).bytes();
+                if s > h && freed >= over && freed.saturating_add(bytes) > most {
+                    break;
+                }
+                freed += bytes;
                 s += 1;
             }
-            Decision::Advance(s)
+            Decision::up_to(h, s)
         })
     }
 }

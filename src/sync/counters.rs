@@ -24,8 +24,8 @@ pub enum Counter {
     /// A read that found its slot reserved but not yet published and
     /// waited (`Log::claim`'s spin): a producer between reserve and publish.
     UnpublishedWait,
-    /// A `try_recv` that left the unpinned leased path for the pinned one
-    /// (`Log::try_recv_one_pinned`).
+    /// A read (single or batch) that left the unpinned leased path for the
+    /// pinned one (`Log::try_recv_pinned`).
     PinnedRead,
     /// A read that found the queue empty (`Log::nothing_at` said `Empty`).
     Empty,

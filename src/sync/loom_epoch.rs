@@ -144,6 +144,24 @@ impl Guard {
         }
     }
 
+    /// Unpins while `f` runs, then pins again, as crossbeam's
+    /// `repin_after`: this guard's drop, `f`, then a `pin` whose count
+    /// this guard takes over. (Crossbeam stays pinned when the thread holds
+    /// another guard; here the count of live guards covers every model
+    /// thread, so another guard keeps the garbage waiting just the same.)
+    pub(crate) fn repin_after<F: FnOnce() -> R, R>(&mut self, f: F) -> R {
+        if self.unprotected {
+            return f();
+        }
+        // As `drop`: the loom operation first, then the count, with no
+        // loom operation between (another model thread may run at one).
+        EPOCH.fetch_add(0, Ordering::Release);
+        LIVE.with(|n| n.set(n.get() - 1));
+        let r = f();
+        std::mem::forget(pin());
+        r
+    }
+
     /// crossbeam's `flush` hands the thread's garbage to the global
     /// collector and collects; here garbage is global already, and it
     /// runs at the next quiescent pin.

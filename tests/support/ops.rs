@@ -21,7 +21,7 @@
 //!   it fits: `Closed` if closed; else trim once (if that released anything,
 //!   try again); else `Reject` → `Full`, `DropOldest` → evict one step (the
 //!   oldest items of the head's chunk, at least one, until the new item
-//!   would fit).
+//!   would fit, then those that fit wholly in a 64th of the budget more).
 //! - Trimming (a step): with at least one group registered, release the
 //!   items below every group's cursor, up to the end of the head's
 //!   chunk (`Queue::chunk_capacity` items). It runs when a read leaves a chunk (until nothing more
@@ -497,9 +497,16 @@ impl Model {
             return 0;
         }
         let over = self.used.saturating_add(need).saturating_sub(self.limit);
+        // The slack: a 64th of the budget more, item by item while each
+        // fits wholly in it (see `Overflow::DropOldest`).
+        let most = over.saturating_add(self.limit / 64);
         let (mut s, mut freed) = (self.head, 0usize);
-        while s < end && (s == self.head || freed < over) {
-            freed += self.items[(s - self.head) as usize].bytes;
+        while s < end {
+            let bytes = self.items[(s - self.head) as usize].bytes;
+            if s > self.head && freed >= over && freed + bytes > most {
+                break;
+            }
+            freed += bytes;
             s += 1;
         }
         self.remove_to(s, Cause::Evicted)
