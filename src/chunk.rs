@@ -75,7 +75,7 @@
 //!   bound it in theory, at the cost of a generation check on every
 //!   reader's access.
 
-use crate::envelope::{Item, Name};
+use crate::item::{Item, Name};
 use crate::sync::epoch::{self, Atomic, Guard, Shared};
 use crate::sync::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use crossbeam_utils::CachePadded;
@@ -1172,29 +1172,5 @@ pub(crate) unsafe fn release_pinned<T>(chunk: *const Chunk<T>) {
             }
         }
         RELEASING.with(|r| r.set(false));
-    }
-}
-
-#[cfg(all(test, target_pointer_width = "64", not(loom)))]
-mod tests {
-    use super::*;
-    use crate::envelope::Event;
-    use std::mem::size_of;
-
-    /// The envelope's layout, which sets what an item costs beyond its
-    /// payload (`engine::fixed_overhead`): owner count and size in one
-    /// word, UUID, sequence number, creation time, and a history in one
-    /// word (a fresh item stores no event).
-    #[test]
-    fn slot_layout() {
-        assert_eq!(size_of::<Event>(), 24);
-        assert_eq!(size_of::<crate::envelope::History>(), 8);
-        assert_eq!(size_of::<Slot<u64>>() - size_of::<u64>(), 48);
-        // 48 B of slot, and the chunk header's share (56 B over 512 slots)
-        // rounded up.
-        assert_eq!(
-            crate::engine::fixed_overhead::<u64>() - size_of::<u64>(),
-            49
-        );
     }
 }

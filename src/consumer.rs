@@ -8,9 +8,10 @@
 
 use crate::directory::Directory;
 use crate::engine::Engine;
-use crate::envelope::{Delivery, Item};
+use crate::envelope::Delivery;
 use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
-use crate::group::{Group, Label, Start};
+use crate::group::{Group, Start};
+use crate::item::Item;
 use crate::lease::Lease;
 use crate::log::Nothing;
 use crate::notice::Notifications;
@@ -133,7 +134,7 @@ impl<T: Send + Sync + 'static> Consumer<T> {
         directory: &std::sync::Arc<Directory<T>>,
     ) -> Self {
         let group = shared.log.register(start);
-        group.set_label(Label::Anonymous(directory.take_number()));
+        directory.label_anonymous(&group);
         let member = std::sync::Arc::new(Member {
             reported: Default::default(),
             directory: directory.clone(),

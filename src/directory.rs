@@ -2,6 +2,11 @@
 //! what `Queue::subscribe_group` joins, and what labels groups in `stats`
 //! and metrics (`Label`). Touched only when a group is made, joined, or
 //! left by its last handle, under one mutex; never on a read or a push.
+//!
+//! With the `metrics` feature, a group claims its metrics label before it
+//! is labelled, and its final counts are reported before its label is free
+//! again (both under the mutex), so a label reused by another group
+//! continues the counters of the one before (see `metrics.rs`).
 
 use crate::consumer::Member;
 use crate::group::{Group, Label};
@@ -14,6 +19,9 @@ use std::sync::Mutex;
 pub(crate) struct Directory<T> {
     /// The entries.
     inner: Mutex<Entries<T>>,
+    /// The queue's UUID (what its metrics are reported by).
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    queue: uuid::Uuid,
 }
 
 /// A live named group: the group and what its handles share.
@@ -28,14 +36,24 @@ struct Entries<T> {
 }
 
 impl<T> Directory<T> {
-    /// An empty directory.
-    pub(crate) fn new() -> Self {
+    /// An empty directory of the queue `queue`.
+    pub(crate) fn new(queue: uuid::Uuid) -> Self {
         Self {
             inner: Mutex::new(Entries {
                 named: HashMap::new(),
                 anonymous: BTreeSet::new(),
             }),
+            queue,
         }
+    }
+
+    /// Labels `group` (newly made) `label`, its metrics label claimed
+    /// first. Under the lock (held by the caller), so after the release of
+    /// the label's previous holder.
+    fn label(&self, group: &Group<T>, label: Label) {
+        #[cfg(feature = "metrics")]
+        crate::metrics::claim_group(self.queue, &label, group.id());
+        group.set_label(label);
     }
 
     /// Locks the entries (a panic elsewhere leaves them consistent: each
@@ -62,19 +80,20 @@ impl<T> Directory<T> {
         }
         let (group, member) = make();
         let name: std::sync::Arc<str> = name.into();
-        group.set_label(Label::Named(name.clone()));
+        self.label(&group, Label::Named(name.clone()));
         entries.named.insert(name, (group.clone(), member.clone()));
         (group, member)
     }
 
-    /// The smallest number free among the anonymous groups, taken.
-    pub(crate) fn take_number(&self) -> u32 {
+    /// Labels the new anonymous group `group` with the smallest number
+    /// free among the anonymous groups.
+    pub(crate) fn label_anonymous(&self, group: &Group<T>) {
         let mut entries = self.lock();
         let n = (0..)
             .find(|n| !entries.anonymous.contains(n))
             .unwrap_or(u32::MAX);
         entries.anonymous.insert(n);
-        n
+        self.label(group, Label::Anonymous(n));
     }
 
     /// Drops one handle of `group`; if it was the last, removes the group's
@@ -85,6 +104,12 @@ impl<T> Directory<T> {
         let mut entries = self.lock();
         if !group.release_handle() {
             return false;
+        }
+        // Its final counts, before its label is free for another group.
+        #[cfg(feature = "metrics")]
+        if let Some(label) = group.label() {
+            let missed = crate::consumer::missed_of(group);
+            crate::metrics::release_group(self.queue, label, group.id(), &missed);
         }
         match group.label() {
             Some(Label::Named(name)) => {

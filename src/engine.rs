@@ -34,6 +34,7 @@ use uuid::Uuid;
 /// assert!(matches!(q.push(99), Err(PushError::Full(99))));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum Overflow {
     /// Refuse the push: [`PushError::Full`] hands the payload back.
     #[default]
@@ -353,6 +354,37 @@ impl<T: Send + Sync + 'static> Engine<T> {
         }
     }
 
+    /// [`Engine::try_push_for_room`] of an item that keeps its envelope
+    /// (`Queue::push_envelope_async`): `origin` is its UUID, creation time
+    /// and events so far, as for [`Engine::push`], and `bytes` were sized
+    /// with them. The origin is taken only by the push that publishes; after
+    /// a refusal it is left in place for the next try.
+    #[cfg(feature = "async")]
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn try_push_origin_for_room(
+        &self,
+        payload: T,
+        bytes: usize,
+        origin: &mut (Uuid, u64, Vec<Event>),
+    ) -> Result<Result<Uuid, PushError<T>>, (T, Next)> {
+        match self.push_with(payload, bytes, |seq, now, payload| {
+            self.forwarded(seq, now, payload, std::mem::take(origin))
+        }) {
+            Err(PushError::Full(payload)) => {
+                let guard = epoch::pin();
+                let mut held = false;
+                let released = self.log.trim_step_noting(&guard, &mut held);
+                let next = if released > 0 || held {
+                    Next::Again
+                } else {
+                    Next::Wait
+                };
+                Err((payload, next))
+            }
+            done => Ok(done),
+        }
+    }
+
     /// Pushes a batch: one budget reservation, one `fetch_add` and one
     /// wake-up for the whole batch when it fits at once; item by item (with
     /// the overflow policy) otherwise.
@@ -422,5 +454,25 @@ impl<T: Send + Sync + 'static> Engine<T> {
                 n => expired += n as usize,
             }
         }
+    }
+}
+
+#[cfg(all(test, target_pointer_width = "64", not(loom)))]
+mod tests {
+    use super::*;
+    use std::mem::size_of;
+
+    /// The envelope's layout, which sets what an item costs beyond its
+    /// payload (`fixed_overhead`): owner count and size in one word, UUID,
+    /// sequence number, creation time, and a history in one word (a fresh
+    /// item stores no event).
+    #[test]
+    fn slot_layout() {
+        assert_eq!(size_of::<Event>(), 24);
+        assert_eq!(size_of::<History>(), 8);
+        assert_eq!(size_of::<Slot<u64>>() - size_of::<u64>(), 48);
+        // 48 B of slot, and the chunk header's share (56 B over 512 slots)
+        // rounded up.
+        assert_eq!(fixed_overhead::<u64>() - size_of::<u64>(), 49);
     }
 }

@@ -51,6 +51,7 @@ pub(crate) const JOINING: u64 = 1 << 63;
 /// assert_eq!(*new.try_recv().unwrap().payload(), 2);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum Start {
     /// At the oldest item still retained (the default).
     #[default]

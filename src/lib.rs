@@ -135,7 +135,9 @@
 //!   `chunkq_expired_total`, `chunkq_evicted_total` and
 //!   `chunkq_group_missed_total` with `cause` = `expired` / `evicted` /
 //!   `abandoned`; labels `queue` and, per group, `group`), and the
-//!   housekeeping thread reports after every sweep.
+//!   housekeeping thread reports after every sweep. A queue or group that
+//!   goes reports its final counts, and a queue or group that reuses its
+//!   label continues its counters, so none goes backwards.
 //!
 //! With `serde`, an envelope has this shape (shown as JSON; this is part of
 //! the crate's stable interface). The UUID is written as uuid's serde
@@ -255,6 +257,7 @@ mod envelope;
 mod error;
 mod group;
 mod id;
+mod item;
 mod lease;
 mod log;
 #[cfg(feature = "metrics")]
@@ -272,12 +275,13 @@ mod wait;
 pub use clock::Clock;
 pub use consumer::{Consumer, Missed, Received, Wait};
 pub use engine::Overflow;
-pub use envelope::{Delivery, Envelope, Event, EventKind, Events, Item};
+pub use envelope::{Delivery, Envelope};
 pub use error::{
     ConfigError, PushBatchError, PushError, PushTimeoutError, RecvError, RecvTimeoutError,
     TryRecvError,
 };
 pub use group::Start;
+pub use item::{Event, EventKind, Events, Item};
 pub use notice::{Notice, Notifications};
 pub use queue::{
     Builder, DEFAULT_MEMORY_LIMIT, DEFAULT_SWEEP_INTERVAL, DEFAULT_TTL, FnSizer, Queue, TraitSizer,

@@ -4,9 +4,10 @@
 use crate::clock::Clock;
 use crate::consumer::Consumer;
 use crate::engine::{Engine, Overflow};
-use crate::envelope::{Delivery, Envelope, Name};
+use crate::envelope::{Delivery, Envelope};
 use crate::error::{ConfigError, PushBatchError, PushError, PushTimeoutError};
 use crate::group::Start;
+use crate::item::Name;
 use crate::lease::Lease;
 use crate::log::Log;
 use crate::size::{EstimateSize, SizeFn};
@@ -177,6 +178,9 @@ struct PushAsync<'a, T: Send + Sync + 'static> {
     bytes: usize,
     /// The payload until it is pushed (or handed back).
     payload: Option<T>,
+    /// The UUID, creation time and history the item keeps
+    /// ([`Queue::push_envelope_async`]); `None` for a fresh item.
+    origin: Option<(Uuid, u64, Vec<crate::item::Event>)>,
     /// The wait on the log's `room` signal.
     wait: crate::wait::AsyncWait,
 }
@@ -196,6 +200,7 @@ impl<T: Send + Sync + 'static> std::future::Future for PushAsync<'_, T> {
     ) -> std::task::Poll<Self::Output> {
         let this = self.get_mut();
         let (engine, bytes, slot) = (this.engine, this.bytes, &mut this.payload);
+        let origin = &mut this.origin;
         if slot.is_none() {
             // Polled after it completed: nothing left to do.
             return std::task::Poll::Pending;
@@ -204,12 +209,14 @@ impl<T: Send + Sync + 'static> std::future::Future for PushAsync<'_, T> {
             let Some(payload) = slot.take() else {
                 return Err(crate::wait::Next::Wait);
             };
-            engine
-                .try_push_for_room(payload, bytes)
-                .map_err(|(payload, next)| {
-                    *slot = Some(payload);
-                    next
-                })
+            let tried = match origin {
+                None => engine.try_push_for_room(payload, bytes),
+                Some(origin) => engine.try_push_origin_for_room(payload, bytes, origin),
+            };
+            tried.map_err(|(payload, next)| {
+                *slot = Some(payload);
+                next
+            })
         })
     }
 }
@@ -238,9 +245,10 @@ impl<T: Send + Sync + 'static> Drop for Handle<T> {
         self.shared.log.close();
         // Deregisters from the housekeeping thread; never waits for it.
         self.sweeper = None;
-        // Its `queue` label is free for another queue of the same name.
+        // Its final figures are reported, and its `queue` label is free
+        // for another queue of the same name.
         #[cfg(feature = "metrics")]
-        crate::metrics::unregister(self.shared.id);
+        crate::metrics::unregister(self.shared.id, &crate::stats::snapshot(&self.shared));
     }
 }
 
@@ -487,6 +495,7 @@ impl<T: Send + Sync + 'static> Queue<T> {
             engine,
             bytes: engine.accounted(&payload, 1),
             payload: Some(payload),
+            origin: None,
             wait: crate::wait::AsyncWait::new(),
         }
     }
@@ -601,6 +610,79 @@ impl<T: Send + Sync + 'static> Queue<T> {
             payload,
             Some((id, crate::clock::from_system_time(created), history)),
         )
+    }
+
+    /// [`Queue::push_envelope`] that waits (asynchronously) for room when
+    /// the budget is full under `Overflow::Reject`, as
+    /// [`Queue::push_async`] does for a fresh payload: the item keeps its
+    /// UUID, creation time and history, gets this queue's enqueue event
+    /// appended and a new sequence number here. The way in of a bridge
+    /// from another system that wants backpressure instead of a retry loop
+    /// on `Full`; runtime-agnostic. Under `Overflow::DropOldest` it never
+    /// waits.
+    ///
+    /// The item (payload and history) is sized when this is called. It is
+    /// pushed only inside the poll that returns `Ok`: dropping the future
+    /// before that drops the envelope without pushing it.
+    ///
+    /// # Errors
+    /// As [`Queue::push_async`]: [`PushError::Closed`] if the queue is
+    /// closed (also when it closes while the push waits),
+    /// [`PushError::TooLarge`] at once if this one item is larger than the
+    /// whole budget; both hand the payload back. It never returns
+    /// [`PushError::Full`]: it waits instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures_executor::block_on(async {
+    /// use chunkq::{Envelope, Event, EventKind, Queue, Uuid};
+    /// use std::time::SystemTime;
+    ///
+    /// let q: Queue<u64> = Queue::builder("import").memory_limit(2000).build().unwrap();
+    /// let c = q.subscribe();
+    /// let reader = std::thread::spawn(move || {
+    ///     c.iter().map(|d| (d.id(), d.events().len(), *d.payload())).collect::<Vec<_>>()
+    /// });
+    /// let created = SystemTime::now();
+    /// for i in 1..=200u64 {
+    ///     let env = Envelope {
+    ///         id: Uuid::from_u128(u128::from(i)),
+    ///         created,
+    ///         seq: 0,
+    ///         history: vec![Event::new(EventKind::Enqueued, "remote", created)],
+    ///         payload: i,
+    ///     };
+    ///     // Waits for the reader when the budget is full.
+    ///     assert_eq!(q.push_envelope_async(env).await.unwrap(), Uuid::from_u128(u128::from(i)));
+    /// }
+    /// q.close();
+    /// let got = reader.join().unwrap();
+    /// assert_eq!(got.len(), 200);
+    /// assert!(got.iter().all(|&(id, events, i)| id == Uuid::from_u128(u128::from(i)) && events == 2));
+    /// # });
+    /// ```
+    #[cfg(feature = "async")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+    pub fn push_envelope_async(
+        &self,
+        envelope: Envelope<T>,
+    ) -> impl std::future::Future<Output = Result<Uuid, PushError<T>>> + Send + '_ {
+        let Envelope {
+            id,
+            created,
+            history,
+            payload,
+            ..
+        } = envelope;
+        let engine = self.shared();
+        PushAsync {
+            engine,
+            bytes: engine.accounted(&payload, history.len() + 1),
+            payload: Some(payload),
+            origin: Some((id, crate::clock::from_system_time(created), history)),
+            wait: crate::wait::AsyncWait::new(),
+        }
     }
 
     /// A new independent consumer, starting at the oldest retained item.
@@ -1241,8 +1323,6 @@ impl<T: Send + Sync + 'static, S> Builder<T, S> {
             sizer,
             refused: Default::default(),
         });
-        #[cfg(feature = "metrics")]
-        crate::metrics::register(&shared.log.name, shared.id);
         let sweeper = match self.sweep_interval {
             None => None,
             Some(every) => Some(
@@ -1250,12 +1330,17 @@ impl<T: Send + Sync + 'static, S> Builder<T, S> {
                     .map_err(|_| ConfigError::SweeperSpawn)?,
             ),
         };
+        // Registered once nothing can fail (the `Handle` built below
+        // unregisters it); a sweep before that reports nothing.
+        #[cfg(feature = "metrics")]
+        crate::metrics::register(&shared.log.name, shared.id);
+        let directory = std::sync::Arc::new(crate::directory::Directory::new(shared.id));
         Ok(Queue {
             lease: Lease::new(),
             handle: std::sync::Arc::new(Handle {
                 shared,
                 sweeper,
-                directory: std::sync::Arc::new(crate::directory::Directory::new()),
+                directory,
             }),
         })
     }

@@ -22,7 +22,7 @@
 //! The crate documentation's "Cargo features" section shows a whole
 //! envelope as JSON.
 
-use crate::envelope::{Event, EventKind};
+use crate::item::{Event, EventKind};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::borrow::Cow;
 use std::time::SystemTime;

@@ -1,6 +1,7 @@
 //! The `async` feature: `Consumer::recv_async` and `into_stream`,
-//! `Notifications::recv_async` and `into_stream`, `Queue::push_async`, and
-//! the blocking `Queue::push_timeout` beside them.
+//! `Notifications::recv_async` and `into_stream`, `Queue::push_async` and
+//! `Queue::push_envelope_async`, and the blocking `Queue::push_timeout`
+//! beside them.
 //!
 //! Every test runs on tokio's current-thread and multi-thread runtimes or
 //! on `futures-executor` (a second, unrelated executor), under the
@@ -643,6 +644,112 @@ fn gaps_in_band_async() {
                 Ok(lost)
             );
             assert_eq!(c.notifications().recv_async().await, Err(RecvError));
+        })
+    });
+}
+
+/// An envelope as an importer from another system builds it: a UUID, a
+/// creation time and a history from elsewhere.
+fn remote_envelope(payload: u64) -> chunkq::Envelope<u64> {
+    use chunkq::{Event, EventKind};
+    let created = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    chunkq::Envelope {
+        id: chunkq::Uuid::from_u128(
+            0x0190_0000_0000_7000_8000_0000_0000_0000 | u128::from(payload),
+        ),
+        created,
+        seq: 1234,
+        history: vec![
+            Event::new(EventKind::Enqueued, "remote", created),
+            Event::new(
+                EventKind::Dequeued,
+                "remote",
+                created + Duration::from_millis(3),
+            ),
+        ],
+        payload,
+    }
+}
+
+/// Polls `f` once with a waker that does nothing.
+fn poll_once<F: Future + Unpin>(f: &mut F) -> std::task::Poll<F::Output> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    Pin::new(f).poll(&mut cx)
+}
+
+#[test]
+fn push_envelope_async_waits_for_room_and_keeps_the_envelope() {
+    within_patience("push_envelope_async waits", || {
+        let q = tiny("envelope-wait", 4);
+        let c = q.subscribe();
+        while q.push(0).is_ok() {} // full under Reject; nobody has read
+        let sent = remote_envelope(42);
+        let mut push = Box::pin(q.push_envelope_async(sent.clone()));
+        // `push_envelope` would be `Full` now: the async one waits instead.
+        assert!(matches!(
+            q.push_envelope(remote_envelope(1)),
+            Err(PushError::Full(1))
+        ));
+        assert!(poll_once(&mut push).is_pending());
+        // A reader on another thread makes room; its reads wake the push.
+        let reader = thread::spawn(move || {
+            loop {
+                let d = c.recv().unwrap();
+                if *d.payload() == 42 {
+                    return d;
+                }
+                assert_eq!(*d.payload(), 0);
+            }
+        });
+        assert_eq!(futures_executor::block_on(push).unwrap(), sent.id);
+        let d = reader.join().unwrap();
+        // The item kept its UUID, creation time and history; the enqueue
+        // here was appended, with a sequence number of this queue.
+        assert_eq!((d.id(), d.created()), (sent.id, sent.created));
+        let events = d.events();
+        assert_eq!(events.len(), 3);
+        assert_eq!(events[..2], sent.history[..]);
+        assert_eq!(
+            (events[2].kind(), events[2].queue()),
+            (chunkq::EventKind::Enqueued, "envelope-wait")
+        );
+        assert_ne!(d.seq(), sent.seq);
+    });
+}
+
+#[test]
+fn push_envelope_async_hands_the_payload_back() {
+    within_patience("push_envelope_async errors", || {
+        multi_thread(async {
+            // Larger than the whole budget (its history counts): `TooLarge`
+            // at once, not a wait.
+            let small: Queue<u64> = Queue::builder("envelope-big")
+                .memory_limit(item_bytes(0u64))
+                .build()
+                .unwrap();
+            match small.push_envelope_async(remote_envelope(5)).await {
+                Err(PushError::TooLarge(v)) => assert_eq!(v, 5),
+                other => panic!("{other:?}"),
+            }
+            // A close while the push waits for room ends the wait.
+            let q = tiny("envelope-close", 4);
+            let _c = q.subscribe(); // reads nothing: the budget stays full
+            while q.push(0).is_ok() {}
+            let waiter = tokio::spawn({
+                let q = q.clone();
+                async move { q.push_envelope_async(remote_envelope(42)).await }
+            });
+            tokio::task::yield_now().await;
+            q.close();
+            match waiter.await.unwrap() {
+                Err(PushError::Closed(v)) => assert_eq!(v, 42),
+                other => panic!("{other:?}"),
+            }
+            // Closed before the call.
+            match q.push_envelope_async(remote_envelope(7)).await {
+                Err(PushError::Closed(v)) => assert_eq!(v, 7),
+                other => panic!("{other:?}"),
+            }
         })
     });
 }

@@ -231,6 +231,7 @@ fn budget_holds_under_racing_producers(policy: Overflow, sizes: &[usize], pushes
             assert_eq!(read, ok, "under Reject the consumer reads everything");
         }
         Overflow::DropOldest => assert_eq!(full, 0, "DropOldest never refuses a payload that fits"),
+        other => panic!("no expectation for {other:?}"),
     }
     eprintln!(
         "{policy:?}: {ok} accepted, {full} refused, {read} read, {missed:?}, max used {max_seen}/{limit}"

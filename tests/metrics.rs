@@ -157,3 +157,121 @@ fn groups_and_same_named_queues_have_bounded_distinct_labels() {
     assert_eq!(len(&recorded(&c), "metered-twin"), 4.0);
     assert_eq!(len(&recorded(&b), "metered-twin#2"), 1.0);
 }
+
+/// Runs `f` with one recorder that keeps every value (counters are
+/// `absolute`: a recorder keeps the largest value it was given), and
+/// returns what it holds at the end: (name, sorted labels) -> value.
+fn recorded_over(f: impl FnOnce()) -> HashMap<(String, Vec<(String, String)>), DebugValue> {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, f);
+    snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .map(|(key, _, _, value)| {
+            let key = key.key();
+            let mut labels: Vec<(String, String)> = key
+                .labels()
+                .map(|l| (l.key().to_string(), l.value().to_string()))
+                .collect();
+            labels.sort();
+            ((key.name().to_string(), labels), value)
+        })
+        .collect()
+}
+
+/// A group's label is freed when its last handle drops, and the next group
+/// may take it: the departing group's final counts are reported first, and
+/// the next group's counts continue from them, so the series never goes
+/// backwards and never hides the second group's misses behind the first's.
+#[test]
+fn a_reused_group_label_continues_its_counters() {
+    let clock = Clock::manual();
+    let q: Queue<u64> = Queue::builder("metered-reuse")
+        .clock(clock.clone())
+        .ttl(Duration::from_secs(1))
+        .sweep_interval(None)
+        .build()
+        .unwrap();
+    let m = recorded_over(|| {
+        let first = q.subscribe(); // `#0`
+        q.push_batch(0..10).unwrap();
+        q.report_metrics(); // nothing missed yet
+        clock.advance(Duration::from_secs(2));
+        assert_eq!(q.expire_now(), 10);
+        assert_eq!(first.missed().expired, 10);
+        // No report between the misses and the drop: the drop reports them.
+        drop(first);
+        let second = q.subscribe(); // `#0` again
+        q.push_batch(10..13).unwrap();
+        clock.advance(Duration::from_secs(2));
+        assert_eq!(q.expire_now(), 3);
+        assert_eq!(second.missed().expired, 3);
+        q.report_metrics();
+    });
+    let missed = labels(&[
+        ("queue", "metered-reuse"),
+        ("group", "#0"),
+        ("cause", "expired"),
+    ]);
+    // 10 missed by the first `#0`, then 3 by the second.
+    assert_eq!(
+        counter(&m[&("chunkq_group_missed_total".into(), missed)]),
+        13
+    );
+}
+
+/// The same for a queue's label: a queue whose last handle drops reports
+/// its final counts, and the next queue of that name continues them.
+#[test]
+fn a_reused_queue_label_continues_its_counters() {
+    let m = recorded_over(|| {
+        let a: Queue<u64> = Queue::builder("metered-requeue")
+            .sweep_interval(None)
+            .build()
+            .unwrap();
+        a.push_batch(0..5).unwrap();
+        a.report_metrics();
+        a.push_batch(5..7).unwrap(); // not reported before the drop
+        drop(a);
+        let b: Queue<u64> = Queue::builder("metered-requeue")
+            .sweep_interval(None)
+            .build()
+            .unwrap();
+        b.push_batch(0..3).unwrap();
+        b.report_metrics();
+    });
+    let queue = labels(&[("queue", "metered-requeue")]);
+    assert_eq!(
+        counter(&m[&("chunkq_pushed_total".into(), queue.clone())]),
+        7 + 3
+    );
+    // Gauges are the live queue's own.
+    assert_eq!(gauge(&m[&("chunkq_len".into(), queue)]), 3.0);
+}
+
+/// A group named like an anonymous label (`#0`) gets a label of its own
+/// (`##0`): the two never write into one series.
+#[test]
+fn a_group_named_like_an_anonymous_label_has_its_own_series() {
+    let clock = Clock::manual();
+    let q: Queue<u64> = Queue::builder("metered-hash")
+        .clock(clock.clone())
+        .ttl(Duration::from_secs(1))
+        .sweep_interval(None)
+        .build()
+        .unwrap();
+    let anonymous = q.subscribe(); // `#0`
+    q.push_batch(0..4).unwrap();
+    anonymous.try_recv().unwrap();
+    let named = q.subscribe_group("#0", chunkq::Start::Latest);
+    q.push(4).unwrap();
+    let m = recorded(&q);
+    let lag = |group: &str| {
+        let l = labels(&[("queue", "metered-hash"), ("group", group)]);
+        gauge(&m[&("chunkq_group_lag".into(), l)])
+    };
+    assert_eq!((lag("#0"), lag("##0")), (4.0, 1.0));
+    drop((anonymous, named));
+}

@@ -533,6 +533,7 @@ impl Model {
                     let n = self.evict_step(item.bytes);
                     assert!(n > 0, "model: a full budget with nothing to evict");
                 }
+                other => panic!("model: no overflow policy {other:?}"),
             }
         }
         item.seq = self.tail;
@@ -646,6 +647,7 @@ impl Model {
                     .map_or(self.tail, |i| i.seq)
                     .max(self.head)
             }
+            other => panic!("model: no start position {other:?}"),
         };
         self.groups.push(MGroup {
             start: pos,

@@ -8,7 +8,7 @@
 //!   (envelope headers, `Nats-Msg-Id`, 256 acks in flight);
 //! - `plain pull`: pull requests of 64, one ack per message;
 //! - `chunkq import`: an [`Importer`] pushing into a queue that a task
-//!   drains with `recv_async` (envelope decoded, `push_envelope`, ack
+//!   drains with `recv_async` (envelope decoded, `push_envelope_async`, ack
 //!   after push).
 //!
 //! ```sh

@@ -93,12 +93,16 @@ pub fn encode_parts<'a>(
         }
         hops = i + 1;
         last_queue = e.queue();
-        let kind = match e.kind() {
-            EventKind::Enqueued => "enq",
-            EventKind::Dequeued => "deq",
-        };
         json.push_str("[\"");
-        json.push_str(kind);
+        match e.kind() {
+            EventKind::Enqueued => json.push_str("enq"),
+            EventKind::Dequeued => json.push_str("deq"),
+            // A kind a later chunkq adds (`EventKind` is
+            // `#[non_exhaustive]`): written by its name, lower case, so
+            // that nothing is hidden; an importer that does not know it
+            // terminates the message as malformed (counted, never pushed).
+            other => json.push_str(&format!("{other:?}").to_lowercase()),
+        }
         json.push_str("\",");
         push_ascii_json_string(&mut json, e.queue());
         let _ = write!(json, ",{}]", to_nanos(e.at()));

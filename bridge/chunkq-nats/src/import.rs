@@ -11,9 +11,11 @@ use futures_util::{Stream, StreamExt};
 use std::collections::{HashSet, VecDeque};
 use std::error::Error;
 use std::fmt;
+use std::future::{Future, poll_fn};
 use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::task::Poll;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -33,8 +35,10 @@ pub struct ImportStats {
     /// ([`crate::headers::publish_id`]) this importer had already pushed:
     /// acked, not pushed again.
     pub duplicates: u64,
-    /// Pushes refused because the queue was full, each followed by a wait
-    /// and another try (backpressure; the message was not acked meanwhile).
+    /// Messages whose push found the queue full (`Overflow::Reject`) and
+    /// waited for room ([`chunkq::Queue::push_envelope_async`]:
+    /// backpressure; the message was not acked meanwhile). One per message
+    /// however long it waited.
     pub full_waits: u64,
     /// Messages without valid chunkq headers, or whose body the codec
     /// rejected: terminated (`+TERM`, JetStream will not redeliver them;
@@ -137,19 +141,21 @@ impl Recent {
 }
 
 /// Reads a durable JetStream pull consumer into a chunkq queue with
-/// [`Queue::push_envelope`]: each item keeps its UUID, creation time and
-/// history, and the queue appends its own enqueue.
+/// [`Queue::push_envelope_async`]: each item keeps its UUID, creation time
+/// and history, and the queue appends its own enqueue.
 ///
-/// A message is acked only after its push succeeded. A push refused as
-/// full (`Overflow::Reject`) is tried again after a wait, with the payload
-/// the error handed back, while the message stays unacked (its ack
-/// deadline is extended with `+WPI` about every second). A redelivered
+/// A message is acked only after its push succeeded. When the queue is
+/// full (`Overflow::Reject`) the push awaits room (woken by the queue's
+/// readers, its expiry or its close; no timer, no retry loop) while the
+/// message stays unacked (its ack deadline is extended with `+WPI` about
+/// every second). A redelivered
 /// message whose publish id ([`crate::headers::publish_id`]: the item's
 /// UUID, history length, sequence number and source queue, what the
 /// exporter sent as `Nats-Msg-Id`) this importer pushed already (its ack
 /// was lost) is acked and not pushed twice; copies of one item exported
-/// from different queues have different publish ids and are all pushed. When the queue is closed, [`Importer::run`]
-/// naks the messages it holds (JetStream redelivers them) and returns.
+/// from different queues have different publish ids and are all pushed.
+/// When the queue is closed, [`Importer::run`] naks the messages it holds
+/// (JetStream redelivers them) and returns.
 ///
 /// # Examples
 ///
@@ -196,7 +202,6 @@ pub struct Importer<T: Send + Sync + 'static, C = Json> {
     batch: usize,
     wait: Duration,
     backoff: Backoff,
-    full_wait: Duration,
     recent: Recent,
     counters: Arc<Counters>,
 }
@@ -216,7 +221,6 @@ impl<T: Send + Sync + 'static> Importer<T, Json> {
             batch: 64,
             wait: Duration::from_millis(500),
             backoff: Backoff::default(),
-            full_wait: Duration::from_millis(50),
             recent: Recent {
                 set: HashSet::new(),
                 order: VecDeque::new(),
@@ -245,7 +249,6 @@ impl<T: Send + Sync + 'static, C: Codec<T>> Importer<T, C> {
             batch: self.batch,
             wait: self.wait,
             backoff: self.backoff,
-            full_wait: self.full_wait,
             recent: self.recent,
             counters: self.counters,
         }
@@ -297,21 +300,6 @@ impl<T: Send + Sync + 'static, C: Codec<T>> Importer<T, C> {
         self
     }
 
-    /// The longest pause between two tries of a push refused as full
-    /// (default 50 ms; the pauses start at 1 ms and double).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # fn f(c: async_nats::jetstream::consumer::PullConsumer, q: chunkq::Queue<u8>) {
-    /// let importer = chunkq_nats::Importer::new(c, q).full_wait(std::time::Duration::from_millis(5));
-    /// # }
-    /// ```
-    pub fn full_wait(mut self, max: Duration) -> Self {
-        self.full_wait = max.max(Duration::from_millis(1));
-        self
-    }
-
     /// How many recently pushed publish ids to remember to recognise
     /// redeliveries (default 65,536; 0 turns the check off). Keep it above
     /// the number of messages that may be unacked at once.
@@ -354,9 +342,8 @@ impl<T: Send + Sync + 'static, C: Codec<T>> Importer<T, C> {
     /// # Errors
     /// [`ImportError::Fetch`] when pull requests still failed after
     /// [`Backoff::max_attempts`] retries; [`ImportError::TooLarge`] when the
-    /// queue refuses an item as `PushError::TooLarge` (or as full while
-    /// empty, three times, with waits between): it can never fit, so the
-    /// importer hands its envelope back and naks the message rather than
+    /// queue refuses an item as `PushError::TooLarge`: it can never fit, so
+    /// the importer hands its envelope back and naks the message rather than
     /// wait forever.
     pub async fn run(&mut self) -> Result<ImportStats, ImportError<T>> {
         let mut attempt = 0;
@@ -430,65 +417,42 @@ impl<T: Send + Sync + 'static, C: Codec<T>> Importer<T, C> {
             Ok(p) => p,
             Err(_) => return Ok(self.malformed(&msg).await),
         };
-        let mut envelope = meta.with_payload(payload);
-        let mut attempt = 0;
-        let mut refused_while_empty = 0;
-        let mut progress_at = Instant::now() + PROGRESS_EVERY;
-        loop {
-            match self.queue.push_envelope(envelope) {
-                Ok(_) => break,
-                Err(PushError::Full(payload)) => {
-                    if self.queue.is_empty() {
-                        refused_while_empty += 1;
-                    } else {
-                        refused_while_empty = 0;
-                    }
-                    if refused_while_empty >= 3 {
-                        let _ = msg.ack_with(AckKind::Nak(None)).await;
-                        return match headers::decode(msg.headers.as_ref()) {
-                            Ok(meta) => {
-                                Err(ImportError::TooLarge(Box::new(meta.with_payload(payload))))
-                            }
-                            Err(_) => Ok(self.malformed(&msg).await),
-                        };
-                    }
-                    self.counters.full_waits.fetch_add(1, Relaxed);
-                    // A backoff, not an await on the queue's room: chunkq's
-                    // `push_async` waits for room, but for a bare payload
-                    // only; an envelope (UUID, creation time, history) has
-                    // no async push yet.
-                    attempt += 1;
-                    let pause = Backoff {
-                        initial: Duration::from_millis(1),
-                        max: self.full_wait,
-                        max_attempts: None,
-                    };
-                    tokio::time::sleep(pause.delay(attempt)).await;
-                    if Instant::now() >= progress_at {
-                        let _ = msg.ack_with(AckKind::Progress).await;
-                        progress_at = Instant::now() + PROGRESS_EVERY;
-                    }
-                    // The history went into the refused push; read it again
-                    // (it decoded a moment ago, so this cannot fail).
-                    match headers::decode(msg.headers.as_ref()) {
-                        Ok(meta) => envelope = meta.with_payload(payload),
-                        Err(_) => return Ok(self.malformed(&msg).await),
-                    }
-                }
-                Err(PushError::TooLarge(payload)) => {
-                    let _ = msg.ack_with(AckKind::Nak(None)).await;
-                    return match headers::decode(msg.headers.as_ref()) {
-                        Ok(meta) => {
-                            Err(ImportError::TooLarge(Box::new(meta.with_payload(payload))))
+        let envelope = meta.with_payload(payload);
+        let mut push = pin!(self.queue.push_envelope_async(envelope));
+        // One poll: done unless the queue is full (`Overflow::Reject`).
+        let pushed = match poll_fn(|cx| Poll::Ready(push.as_mut().poll(cx))).await {
+            Poll::Ready(pushed) => pushed,
+            Poll::Pending => {
+                self.counters.full_waits.fetch_add(1, Relaxed);
+                // Await room (the queue's readers, expiry or close wake the
+                // push), telling JetStream about every second that the
+                // message is in progress so it is not redelivered meanwhile.
+                loop {
+                    match tokio::time::timeout(PROGRESS_EVERY, push.as_mut()).await {
+                        Ok(pushed) => break pushed,
+                        Err(_) => {
+                            let _ = msg.ack_with(AckKind::Progress).await;
                         }
-                        Err(_) => Ok(self.malformed(&msg).await),
-                    };
+                    }
                 }
-                // `Closed`, and any refusal a later chunkq adds: not imported.
-                Err(_) => {
-                    let _ = msg.ack_with(AckKind::Nak(None)).await;
-                    return Ok(false);
-                }
+            }
+        };
+        match pushed {
+            Ok(_) => {}
+            Err(PushError::TooLarge(payload)) => {
+                let _ = msg.ack_with(AckKind::Nak(None)).await;
+                // The history went into the refused push; read it again (it
+                // decoded a moment ago, so this cannot fail).
+                return match headers::decode(msg.headers.as_ref()) {
+                    Ok(meta) => Err(ImportError::TooLarge(Box::new(meta.with_payload(payload)))),
+                    Err(_) => Ok(self.malformed(&msg).await),
+                };
+            }
+            // `Closed`, and any refusal a later chunkq adds (`Full` never
+            // comes from an async push): not imported.
+            Err(_) => {
+                let _ = msg.ack_with(AckKind::Nak(None)).await;
+                return Ok(false);
             }
         }
         self.recent.insert(key);
@@ -545,8 +509,8 @@ async fn collect(
 pub enum ImportError<T> {
     /// Pull requests kept failing; the last error.
     Fetch(async_nats::Error),
-    /// An empty queue refused this item as full: it is larger than the
-    /// queue's whole budget.
+    /// The queue refused this item as `PushError::TooLarge`: it is larger
+    /// than the queue's whole budget, so it could never fit.
     TooLarge(Box<Envelope<T>>),
 }
 

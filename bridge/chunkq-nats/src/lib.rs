@@ -41,13 +41,13 @@
 //!
 //! **Import.** The importer pulls messages from a durable consumer with
 //! explicit acks, rebuilds each envelope from the headers, and pushes it
-//! with [`chunkq::Queue::push_envelope`] (same UUID, creation time and
-//! history; chunkq appends its own enqueue). It acks the message only
+//! with [`chunkq::Queue::push_envelope_async`] (same UUID, creation time
+//! and history; chunkq appends its own enqueue). It acks the message only
 //! after the push succeeded. When the queue is full under
-//! `Overflow::Reject`, the push hands the payload back; the importer waits
-//! (a backoff: chunkq has no async `push_envelope` yet) and pushes it again, leaving the message unacked (and telling JetStream
-//! it is in progress), so a slow chunkq side slows the pulls down instead
-//! of losing items. Malformed messages are counted
+//! `Overflow::Reject`, the push awaits room (woken by the queue's readers,
+//! no timer), leaving the message unacked (and telling JetStream it is in
+//! progress), so a slow chunkq side slows the pulls down instead of losing
+//! items. Malformed messages are counted
 //! ([`ImportStats::malformed`]) and terminated, never pushed, never a
 //! panic.
 //!

@@ -182,6 +182,9 @@ pub fn consumer_config(durable: &str, start: Start) -> Result<pull::Config, Star
                 DeliverPolicy::ByStartTime { start_time }
             })
         }
+        // A start position a later chunkq adds (`Start` is
+        // `#[non_exhaustive]`) has no mapping here yet.
+        other => return Err(StartError::Unsupported(other)),
     };
     Ok(pull::Config {
         durable_name: Some(durable.to_string()),
@@ -331,6 +334,7 @@ async fn first_at_or_after(
 /// assert!(e.to_string().starts_with("Start::Seq(5)"));
 /// ```
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum StartError {
     /// `Start::Seq(n)` given to [`consumer_config`]: `n` is a sequence
     /// number in a chunkq queue, which the stream does not number (use
@@ -338,6 +342,9 @@ pub enum StartError {
     SeqNeedsStream(u64),
     /// Reading the stream's messages to map `Start::Seq` failed.
     Scan(async_nats::Error),
+    /// A start position this bridge has no mapping for (one a later
+    /// chunkq adds: `Start` is `#[non_exhaustive]`).
+    Unsupported(Start),
 }
 
 impl fmt::Display for StartError {
@@ -350,6 +357,9 @@ impl fmt::Display for StartError {
                  headers with consumer_config_in"
             ),
             StartError::Scan(e) => write!(f, "reading the stream to map Start::Seq failed: {e}"),
+            StartError::Unsupported(start) => {
+                write!(f, "no JetStream mapping for the start position {start:?}")
+            }
         }
     }
 }
@@ -357,7 +367,7 @@ impl fmt::Display for StartError {
 impl Error for StartError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
-            StartError::SeqNeedsStream(_) => None,
+            StartError::SeqNeedsStream(_) | StartError::Unsupported(_) => None,
             StartError::Scan(e) => Some(&**e),
         }
     }
