@@ -187,6 +187,9 @@ impl<T> Group<T> {
         // SeqCst: see `cursor`.
         self.cursor
             .compare_exchange(from, to, Ordering::SeqCst, Ordering::SeqCst)
+            .inspect_err(|_| {
+                crate::sync::count!(CursorCasFail);
+            })
             .is_ok()
     }
 

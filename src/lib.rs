@@ -297,6 +297,12 @@ pub use uuid::Uuid;
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+/// Contention counters, only under `--cfg chunkq_counters` (issue 17's
+/// profile, `examples/contention.rs`); not part of the API.
+#[cfg(chunkq_counters)]
+#[doc(hidden)]
+pub use sync::counters as __counters;
+
 /// Entry points of white-box loom models (`loom-tests/`); only under
 /// `--cfg loom`, not part of the API.
 #[cfg(loom)]

@@ -169,6 +169,7 @@ impl Signal {
                 self.waiters.fetch_sub(1, Ordering::SeqCst);
                 return true;
             }
+            crate::sync::count!(Park);
             let timed_out = match deadline {
                 None => {
                     drop(self.cond.wait(guard).unwrap_or_else(|e| e.into_inner()));

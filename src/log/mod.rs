@@ -444,7 +444,10 @@ impl<T: Send + Sync + 'static> Log<T> {
                 Ordering::Relaxed,
             ) {
                 Ok(_) => return true,
-                Err(actual) => cur = actual,
+                Err(actual) => {
+                    crate::sync::count!(BudgetCasFail);
+                    cur = actual
+                }
             }
         }
     }
@@ -531,8 +534,14 @@ impl<T: Send + Sync + 'static> Log<T> {
                     .compare_exchange_weak(t, t + 1, Ordering::SeqCst, Ordering::SeqCst)
                 {
                     Ok(_) => return Some((leased, t)),
-                    Err(now) if fits(now) => t = now,
-                    Err(_) => break,
+                    Err(now) if fits(now) => {
+                        crate::sync::count!(TailCasFail);
+                        t = now
+                    }
+                    Err(_) => {
+                        crate::sync::count!(TailCasFail);
+                        break;
+                    }
                 }
             }
             self.unreserve(bytes);
@@ -865,6 +874,7 @@ impl<T: Send + Sync + 'static> Log<T> {
         max: usize,
         sink: impl FnMut(Held<T>),
     ) -> Result<usize, Nothing> {
+        crate::sync::count!(PinnedRead);
         let mut leased = leased;
         let got = self.claim(group, max, |counted, guard| {
             leased = Lease::renew(leased.take(), counted.chunk(), guard);
@@ -967,6 +977,7 @@ impl<T: Send + Sync + 'static> Log<T> {
                 // unpinned: a producer descheduled mid-push must not hold
                 // back reclamation as well (nothing loaded under the guard
                 // is kept across iterations).
+                crate::sync::count!(UnpublishedWait);
                 guard.repin_after(|| spin.wait());
                 continue;
             };
@@ -1012,6 +1023,7 @@ impl<T: Send + Sync + 'static> Log<T> {
     #[inline]
     fn nothing_at(&self, c: u64) -> Option<Nothing> {
         let (t, closed) = self.tail_seq();
+        crate::sync::count!(Empty if c >= t && !closed);
         (c >= t).then_some(if closed {
             Nothing::Closed
         } else {

@@ -42,6 +42,26 @@ pub(crate) use loom_epoch as epoch;
 #[cfg(loom)]
 pub(crate) mod loom_epoch;
 
+/// Contention counters (`--cfg chunkq_counters` only; see the module).
+#[cfg(chunkq_counters)]
+pub mod counters;
+
+/// Bumps a contention counter (`count!(CursorCasFail)`) in a
+/// `--cfg chunkq_counters` build; nothing otherwise.
+macro_rules! count {
+    ($c:ident) => {
+        #[cfg(chunkq_counters)]
+        $crate::sync::counters::bump($crate::sync::counters::Counter::$c);
+    };
+    ($c:ident if $cond:expr) => {
+        #[cfg(chunkq_counters)]
+        if $cond {
+            $crate::sync::counters::bump($crate::sync::counters::Counter::$c);
+        }
+    };
+}
+pub(crate) use count;
+
 /// A cell whose accesses loom tracks; under std it is a plain `UnsafeCell`
 /// with loom's `with`/`with_mut` API. chunkq uses it as a *witness*: the item
 /// envelope writes it when it is built and every delivery reads it, so loom
@@ -111,11 +131,14 @@ impl Spin {
         #[cfg(not(loom))]
         {
             if !self.backoff.is_completed() {
+                count!(SpinSnooze);
                 self.backoff.snooze();
             } else if self.idle < Self::YIELDS {
+                count!(SpinYield);
                 self.idle += 1;
                 std::thread::yield_now();
             } else {
+                count!(SpinSleep);
                 let exp = (self.idle - Self::YIELDS).min(10);
                 self.idle += 1;
                 std::thread::sleep(std::time::Duration::from_micros(1 << exp));
