@@ -11,8 +11,8 @@
 //! (`Reject`) or evict the oldest items (`DropOldest`).
 
 use crate::chunk::{Chunk, MAX_ITEM_BYTES, Slot};
-use crate::item::{Event, EventKind, History, Item};
 use crate::error::{PushBatchError, PushError};
+use crate::item::{Event, EventKind, History, Item};
 use crate::lease::Lease;
 use crate::log::Log;
 use crate::size::SizeFn;

@@ -120,8 +120,8 @@
 
 use crate::chunk::{self, Chunk, Held, Tether};
 use crate::clock::Clock;
-use crate::item::{Item, Name};
 use crate::group::{Cause, Group, JOINING, Registry, Start};
+use crate::item::{Item, Name};
 use crate::lease::{Lease, Leases};
 use crate::sync::epoch::{self, Atomic, Guard, Shared};
 use crate::sync::{Arc, AtomicU64, Ordering, Spin};
