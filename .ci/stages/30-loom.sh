@@ -16,11 +16,11 @@ if [ -n "${CARGO_TARGET_DIR:-}" ]; then
     export CARGO_TARGET_DIR="$CARGO_TARGET_DIR/loom"
 fi
 jobs="${LOOM_JOBS:-2}"
-# 25 minutes a model: the models of chunk retirement under a leased reader
+# 40 minutes a model: the models of chunk retirement under a leased reader
 # (f_reclamation) explore the most (the lease table and the drop at
 # removal of issue 16 added atomics to those paths); a model over the limit
 # fails the stage.
-per_model_limit="${LOOM_MODEL_TIMEOUT:-1500}"
+per_model_limit="${LOOM_MODEL_TIMEOUT:-2400}"
 
 echo "loom bound: LOOM_MAX_PREEMPTIONS=$LOOM_MAX_PREEMPTIONS LOOM_MAX_BRANCHES=$LOOM_MAX_BRANCHES" \
     "(RUSTFLAGS=\"$RUSTFLAGS\", debug assertions on), $jobs models at a time"
