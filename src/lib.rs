@@ -273,7 +273,7 @@ mod sync;
 mod wait;
 
 pub use clock::Clock;
-pub use consumer::{Consumer, Missed, Received, Wait};
+pub use consumer::{Consumer, Missed, Prefetch, Received, Wait};
 pub use engine::Overflow;
 pub use envelope::{Delivery, Envelope};
 pub use error::{
