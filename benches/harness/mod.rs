@@ -601,8 +601,9 @@ fn chunkq_run(producers: usize, consumers: usize, n: u64, group: bool) -> Durati
 fn chunkq_prefetch_run(producers: usize, consumers: usize, n: u64) -> Duration {
     let q = chunkq_queue(producers as u64 * n);
     let c = q.subscribe();
-    let cons: Vec<chunkq::Prefetch<u64>> =
-        (0..consumers).map(|_| c.clone().prefetch(PREFETCH)).collect();
+    let cons: Vec<chunkq::Prefetch<u64>> = (0..consumers)
+        .map(|_| c.clone().prefetch(PREFETCH))
+        .collect();
     drop(c);
     let ps: Vec<Box<dyn FnOnce() + Send>> = (0..producers)
         .map(|p| {
