@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The many-core scaling run (issue 17, item 4): builds `examples/scaling.rs`
 # once (release) and runs it at (1,1), (1,4), (4,4), (8,8) and (1,15) for
-# chunkq (group and broadcast, single and batch) beside every peer,
+# chunkq (group and broadcast, single and batch; group also through
+# `Consumer::prefetch(64)`, the `chunkq-prefetch` row) beside every peer,
 # writing ONE CSV. Sized for a 16-core machine: the default run takes about
 # 1-3 minutes there, and every (scenario, pair) cell is capped so the whole
 # run stays under 8 minutes (build excluded) whatever one implementation does.

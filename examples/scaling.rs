@@ -17,7 +17,9 @@
 //! (`chunkq-batch`, `kanal-batch`, `crossbeam-channel-batch`,
 //! `disruptor-batch`, `crossbeam-channel-fanout-batch`; see the harness
 //! docs) are rows of the same cell, and `best_peer` is the best of all peer
-//! rows, single or batch. Every run verifies its
+//! rows, single or batch. The group cells also hold `chunkq-prefetch`
+//! (members read one by one through `Consumer::prefetch(64)`; a chunkq row,
+//! never the best peer; `--only chunkq-prefetch` selects it). Every run verifies its
 //! deliveries (see `benches/harness/mod.rs`) and panics on a wrong answer.
 //! Runs are interleaved (run r of every implementation, then run r + 1),
 //! so a change in the machine's load hits all of them alike. Rows whose

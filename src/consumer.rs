@@ -21,8 +21,10 @@ use crate::wait::{AsyncWait, Next};
 use std::fmt;
 
 mod gaps;
+mod prefetch;
 
 pub use gaps::Received;
+pub use prefetch::Prefetch;
 use std::time::{Duration, Instant};
 #[cfg(feature = "async")]
 use std::{
@@ -377,12 +379,7 @@ impl<T: Send + Sync + 'static> Consumer<T> {
             }
         });
         if let Some(panic) = panicked {
-            if abandoned > 0 {
-                self.group.count_abandoned(abandoned, log.clock.now_nanos());
-                // The change a notice waiter re-checks is the count's
-                // SeqCst `fetch_add` (see `wait.rs`).
-                log.noticed.notify();
-            }
+            count_abandoned(&self.shared, &self.group, abandoned);
             std::panic::resume_unwind(panic);
         }
         read.map_err(recv_error)
@@ -763,6 +760,26 @@ impl<T: Send + Sync + 'static> Consumer<T> {
     }
 }
 
+/// Counts `n` items this group claimed and will never hand out as missed
+/// by it, [`Missed::abandoned`] (the totals, the notices, `stats`, the
+/// in-band gaps), and wakes notice waiters. The one path for every cause of
+/// abandonment: a panicking [`Consumer::read`] closure, a dropped
+/// [`Prefetch`] buffer.
+pub(crate) fn count_abandoned<T: Send + Sync + 'static>(
+    shared: &Engine<T>,
+    group: &Group<T>,
+    n: u64,
+) {
+    if n == 0 {
+        return;
+    }
+    let log = &shared.log;
+    group.count_abandoned(n, log.clock.now_nanos());
+    // The change a notice waiter re-checks is the count's SeqCst
+    // `fetch_add` (see `wait.rs`).
+    log.noticed.notify();
+}
+
 /// Why the log had nothing, as the public error.
 fn recv_error(n: Nothing) -> TryRecvError {
     match n {
@@ -848,8 +865,10 @@ pub struct Missed {
     pub expired: u64,
     /// Items evicted (`Overflow::DropOldest`) before this consumer read them.
     pub evicted: u64,
-    /// Items a [`Consumer::read`] claimed for this consumer and never lent
-    /// to its closure, because the closure panicked on an earlier one.
+    /// Items this group claimed and never handed out: a [`Consumer::read`]
+    /// claimed them and never lent them to its closure, because the closure
+    /// panicked on an earlier one; or a [`Prefetch`] handle still held them
+    /// in its buffer when it was dropped.
     /// (Serialized only when not 0, so the serialized form of the other
     /// causes is what it was before this field existed.)
     #[cfg_attr(

@@ -56,7 +56,8 @@
 //! [`Consumer::missed`] as `expired` or `evicted`: never both, never neither,
 //! whatever the interleaving. (A third cause, `abandoned`, counts the items a
 //! [`Consumer::read`] claimed and never lent to its closure because the
-//! closure panicked.) Items released because every consumer had
+//! closure panicked, and the items a [`Prefetch`] handle still held when it
+//! was dropped.) Items released because every consumer had
 //! read them are not missed by anyone. A consumer that subscribes while items
 //! are being released starts after them.
 //!
@@ -273,7 +274,7 @@ mod sync;
 mod wait;
 
 pub use clock::Clock;
-pub use consumer::{Consumer, Missed, Received, Wait};
+pub use consumer::{Consumer, Missed, Prefetch, Received, Wait};
 pub use engine::Overflow;
 pub use envelope::{Delivery, Envelope};
 pub use error::{

@@ -24,6 +24,12 @@
 //! batch row (SegQueue, tokio broadcast and bus have no batch API).
 //! Batch runs are verified exactly like the single ones.
 //!
+//! `chunkq-prefetch` (group only, not a batch row: producers push one by
+//! one and consumers receive one by one) reads through
+//! `Consumer::prefetch(PREFETCH)`: each member claims up to [`PREFETCH`]
+//! items at once and serves them from its handle (issue 17's prefetch
+//! lever). It is a chunkq row, so it is never the best peer.
+//!
 //! All implementations share the same consumer policy on "empty"
 //! (`crossbeam_utils::Backoff::snooze`: a few spins, then `yield_now`) and the
 //! same producer policy on "full" for the bounded peers, so no one is favoured
@@ -180,6 +186,7 @@ impl Scenario {
             Scenario::Group => &[
                 Imp::ChunkqGroup,
                 Imp::ChunkqGroupBatch,
+                Imp::ChunkqGroupPrefetch,
                 Imp::Kanal,
                 Imp::KanalBatch,
                 Imp::SegQueue,
@@ -230,6 +237,9 @@ pub enum Imp {
     ChunkqBroadcastBatch,
     /// chunkq group, `push_batch` of `BATCH`, `try_recv_many(.., BATCH)`.
     ChunkqGroupBatch,
+    /// chunkq group, `push` one by one, members read through
+    /// `Consumer::prefetch(PREFETCH)` one by one.
+    ChunkqGroupPrefetch,
     /// disruptor, `try_batch_publish` of `BATCH` (pollers batch natively).
     DisruptorBatch,
     /// crossbeam-channel fan-out, consumers drain with `try_iter`.
@@ -242,6 +252,9 @@ pub enum Imp {
 
 /// Items per batch for the batch variants (chunkq's `MAX_CLAIM`).
 pub const BATCH: usize = 64;
+
+/// Prefetch depth of `chunkq-prefetch` (one claim of up to 64 within a chunk).
+pub const PREFETCH: usize = 64;
 
 impl Imp {
     pub fn name(self) -> &'static str {
@@ -257,6 +270,7 @@ impl Imp {
             Imp::ConcurrentQueue => "concurrent-queue",
             Imp::Flume => "flume",
             Imp::ChunkqBroadcastBatch | Imp::ChunkqGroupBatch => "chunkq-batch",
+            Imp::ChunkqGroupPrefetch => "chunkq-prefetch",
             Imp::DisruptorBatch => "disruptor-batch",
             Imp::CrossbeamFanoutBatch => "crossbeam-channel-fanout-batch",
             Imp::KanalBatch => "kanal-batch",
@@ -271,6 +285,7 @@ impl Imp {
                 | Imp::ChunkqGroup
                 | Imp::ChunkqBroadcastBatch
                 | Imp::ChunkqGroupBatch
+                | Imp::ChunkqGroupPrefetch
         )
     }
 
@@ -303,6 +318,7 @@ impl Imp {
             Imp::ChunkqGroup => chunkq_run(producers, consumers, n, true),
             Imp::ChunkqBroadcastBatch => chunkq_batch_run(producers, consumers, n, false),
             Imp::ChunkqGroupBatch => chunkq_batch_run(producers, consumers, n, true),
+            Imp::ChunkqGroupPrefetch => chunkq_prefetch_run(producers, consumers, n),
             Imp::Disruptor => disruptor_run(producers, consumers, n, false),
             Imp::DisruptorBatch => disruptor_run(producers, consumers, n, true),
             Imp::CrossbeamFanoutBatch => fanout_batch_run(producers, consumers, n),
@@ -578,6 +594,50 @@ fn chunkq_run(producers: usize, consumers: usize, n: u64, group: bool) -> Durati
         checks.iter().for_each(|c| c.finish(n));
         t
     }
+}
+
+/// chunkq group through prefetching members: producers push one by one;
+/// each member is `Consumer::prefetch(PREFETCH)` and receives one by one.
+fn chunkq_prefetch_run(producers: usize, consumers: usize, n: u64) -> Duration {
+    let q = chunkq_queue(producers as u64 * n);
+    let c = q.subscribe();
+    let cons: Vec<chunkq::Prefetch<u64>> = (0..consumers)
+        .map(|_| c.clone().prefetch(PREFETCH))
+        .collect();
+    drop(c);
+    let ps: Vec<Box<dyn FnOnce() + Send>> = (0..producers)
+        .map(|p| {
+            let q = q.clone();
+            Box::new(move || {
+                for i in 0..n {
+                    if let Err(e) = q.push(encode(p, i)) {
+                        panic!("chunkq push failed in a bench (budget too small?): {e:?}");
+                    }
+                }
+            }) as Box<dyn FnOnce() + Send>
+        })
+        .collect();
+    let cs: Vec<Box<dyn FnOnce() -> GroupCheck + Send>> = cons
+        .into_iter()
+        .map(|mut c| {
+            Box::new(move || {
+                let mut chk = GroupCheck::new(producers);
+                drain(
+                    || match c.try_recv() {
+                        Ok(d) => Step::Item(*d.payload()),
+                        Err(chunkq::TryRecvError::Empty) => Step::Empty,
+                        Err(chunkq::TryRecvError::Closed) => Step::Done,
+                    },
+                    |v| chk.see(v),
+                );
+                assert_eq!(c.buffered(), 0, "a drained member holds nothing");
+                chk
+            }) as Box<dyn FnOnce() -> GroupCheck + Send>
+        })
+        .collect();
+    let (t, checks) = timed(ps, cs, || q.close());
+    GroupCheck::finish_all(&checks, producers, n);
+    t
 }
 
 /// chunkq with batches: each producer pushes `push_batch` of `BATCH` items,
