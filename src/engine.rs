@@ -336,9 +336,20 @@ impl<T: Send + Sync + 'static> Engine<T> {
         payload: T,
         bytes: usize,
     ) -> Result<Result<Uuid, PushError<T>>, (T, Next)> {
-        match self.push_with(payload, bytes, |seq, now, payload| {
+        self.room_or_next(self.push_with(payload, bytes, |seq, now, payload| {
             self.fresh(seq, now, payload)
-        }) {
+        }))
+    }
+
+    /// The rest of a try of a push that waits for room, given what the push
+    /// returned: a full budget gives the payload back with what to do next
+    /// (see [`Engine::try_push_for_room`]), anything else is the result.
+    #[allow(clippy::type_complexity)]
+    fn room_or_next(
+        &self,
+        pushed: Result<Uuid, PushError<T>>,
+    ) -> Result<Result<Uuid, PushError<T>>, (T, Next)> {
+        match pushed {
             Err(PushError::Full(payload)) => {
                 let guard = epoch::pin();
                 let mut held = false;
@@ -367,22 +378,9 @@ impl<T: Send + Sync + 'static> Engine<T> {
         bytes: usize,
         origin: &mut (Uuid, u64, Vec<Event>),
     ) -> Result<Result<Uuid, PushError<T>>, (T, Next)> {
-        match self.push_with(payload, bytes, |seq, now, payload| {
+        self.room_or_next(self.push_with(payload, bytes, |seq, now, payload| {
             self.forwarded(seq, now, payload, std::mem::take(origin))
-        }) {
-            Err(PushError::Full(payload)) => {
-                let guard = epoch::pin();
-                let mut held = false;
-                let released = self.log.trim_step_noting(&guard, &mut held);
-                let next = if released > 0 || held {
-                    Next::Again
-                } else {
-                    Next::Wait
-                };
-                Err((payload, next))
-            }
-            done => Ok(done),
-        }
+        }))
     }
 
     /// Pushes a batch: one budget reservation, one `fetch_add` and one

@@ -169,6 +169,24 @@ impl<T: Send + Sync + 'static> fmt::Debug for WeakQueue<T> {
     }
 }
 
+/// An envelope's payload, and its origin as the engine takes it (UUID,
+/// creation time on chunkq's clock, history so far); its `seq` is not used
+/// (see [`Queue::push_envelope`]).
+#[allow(clippy::type_complexity)]
+fn origin_of<T>(envelope: Envelope<T>) -> (T, (Uuid, u64, Vec<crate::Event>)) {
+    let Envelope {
+        id,
+        created,
+        history,
+        payload,
+        ..
+    } = envelope;
+    (
+        payload,
+        (id, crate::clock::from_system_time(created), history),
+    )
+}
+
 /// The future of [`Queue::push_async`].
 #[cfg(feature = "async")]
 struct PushAsync<'a, T: Send + Sync + 'static> {
@@ -599,17 +617,8 @@ impl<T: Send + Sync + 'static> Queue<T> {
     /// assert_eq!(d.events()[1].queue(), "import");
     /// ```
     pub fn push_envelope(&self, envelope: Envelope<T>) -> Result<Uuid, PushError<T>> {
-        let Envelope {
-            id,
-            created,
-            history,
-            payload,
-            ..
-        } = envelope;
-        self.shared().push(
-            payload,
-            Some((id, crate::clock::from_system_time(created), history)),
-        )
+        let (payload, origin) = origin_of(envelope);
+        self.shared().push(payload, Some(origin))
     }
 
     /// [`Queue::push_envelope`] that waits (asynchronously) for room when
@@ -668,19 +677,13 @@ impl<T: Send + Sync + 'static> Queue<T> {
         &self,
         envelope: Envelope<T>,
     ) -> impl std::future::Future<Output = Result<Uuid, PushError<T>>> + Send + '_ {
-        let Envelope {
-            id,
-            created,
-            history,
-            payload,
-            ..
-        } = envelope;
+        let (payload, origin) = origin_of(envelope);
         let engine = self.shared();
         PushAsync {
             engine,
-            bytes: engine.accounted(&payload, history.len() + 1),
+            bytes: engine.accounted(&payload, origin.2.len() + 1),
             payload: Some(payload),
-            origin: Some((id, crate::clock::from_system_time(created), history)),
+            origin: Some(origin),
             wait: crate::wait::AsyncWait::new(),
         }
     }
