@@ -594,10 +594,7 @@ impl<T: Send + Sync + 'static> Consumer<T> {
     pub fn recv_async(
         &self,
     ) -> impl std::future::Future<Output = Result<Delivery<T>, RecvError>> + Send + '_ {
-        RecvAsync {
-            consumer: self,
-            wait: AsyncWait::new(),
-        }
+        RecvAsync::new(self, Self::try_recv_step)
     }
 
     /// This consumer as a [`Stream`](futures_core::Stream) of its items,
@@ -629,21 +626,14 @@ impl<T: Send + Sync + 'static> Consumer<T> {
     #[cfg(feature = "async")]
     #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
     pub fn into_stream(self) -> impl futures_core::Stream<Item = Delivery<T>> + Send + Unpin {
-        ConsumerStream {
-            consumer: self,
-            wait: AsyncWait::new(),
-        }
+        ConsumerStream::new(self, Self::try_recv_step)
     }
 
     /// One try of an async receive: the item, `None` for closed and
     /// drained, or wait for the `readable` signal.
     #[cfg(feature = "async")]
     fn try_recv_step(&self) -> Result<Option<Delivery<T>>, Next> {
-        match self.try_recv() {
-            Ok(d) => Ok(Some(d)),
-            Err(TryRecvError::Closed) => Ok(None),
-            Err(TryRecvError::Empty) => Err(Next::Wait),
-        }
+        step_of(self.try_recv())
     }
 
     /// An iterator over the items available now (stops at the first
@@ -908,62 +898,107 @@ pub(crate) fn missed_of<T>(group: &Group<T>) -> Missed {
     }
 }
 
-/// The future of [`Consumer::recv_async`].
+/// One try of an async receive (`Consumer::try_recv_step` and its
+/// gap-reporting twin): what it got, `None` for closed and drained, or wait
+/// for the `readable` signal.
 #[cfg(feature = "async")]
-struct RecvAsync<'a, T: Send + Sync + 'static> {
+type Step<T, R> = fn(&Consumer<T>) -> Result<Option<R>, Next>;
+
+/// The future of [`Consumer::recv_async`] (`R` = [`Delivery`]) and of
+/// `Consumer::recv_async_or_missed` (`R` = `Received`): `step` until it
+/// gets something, waiting on the log's `readable` signal between tries.
+#[cfg(feature = "async")]
+struct RecvAsync<'a, T: Send + Sync + 'static, R> {
     /// The consumer.
     consumer: &'a Consumer<T>,
+    /// One try.
+    step: Step<T, R>,
     /// The wait on the log's `readable` signal.
     wait: AsyncWait,
 }
 
 #[cfg(feature = "async")]
-impl<T: Send + Sync + 'static> Future for RecvAsync<'_, T> {
-    type Output = Result<Delivery<T>, RecvError>;
+impl<'a, T: Send + Sync + 'static, R> RecvAsync<'a, T, R> {
+    /// A receive by `consumer` through `step`.
+    fn new(consumer: &'a Consumer<T>, step: Step<T, R>) -> Self {
+        Self {
+            consumer,
+            step,
+            wait: AsyncWait::new(),
+        }
+    }
+}
+
+#[cfg(feature = "async")]
+impl<T: Send + Sync + 'static, R> Future for RecvAsync<'_, T, R> {
+    type Output = Result<R, RecvError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let consumer = this.consumer;
+        let (consumer, step) = (this.consumer, this.step);
         this.wait
-            .poll(&consumer.shared.log.readable, cx, || {
-                consumer.try_recv_step()
-            })
-            .map(|d| d.ok_or(RecvError))
+            .poll(&consumer.shared.log.readable, cx, || step(consumer))
+            .map(|r| r.ok_or(RecvError))
     }
 }
 
 #[cfg(feature = "async")]
-impl<T: Send + Sync + 'static> Drop for RecvAsync<'_, T> {
+impl<T: Send + Sync + 'static, R> Drop for RecvAsync<'_, T, R> {
     fn drop(&mut self) {
         self.wait.finish(&self.consumer.shared.log.readable);
     }
 }
 
-/// The stream of [`Consumer::into_stream`].
+/// The stream of [`Consumer::into_stream`] (`R` = [`Delivery`]) and of
+/// `Consumer::into_stream_or_missed` (`R` = `Received`): as [`RecvAsync`],
+/// owning the consumer, ending at `None`.
 #[cfg(feature = "async")]
-struct ConsumerStream<T: Send + Sync + 'static> {
+struct ConsumerStream<T: Send + Sync + 'static, R> {
     /// The consumer, owned.
     consumer: Consumer<T>,
+    /// One try.
+    step: Step<T, R>,
     /// The wait on the log's `readable` signal.
     wait: AsyncWait,
 }
 
 #[cfg(feature = "async")]
-impl<T: Send + Sync + 'static> futures_core::Stream for ConsumerStream<T> {
-    type Item = Delivery<T>;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Delivery<T>>> {
-        let this = self.get_mut();
-        let consumer = &this.consumer;
-        this.wait.poll(&consumer.shared.log.readable, cx, || {
-            consumer.try_recv_step()
-        })
+impl<T: Send + Sync + 'static, R> ConsumerStream<T, R> {
+    /// A stream of `consumer` through `step`.
+    fn new(consumer: Consumer<T>, step: Step<T, R>) -> Self {
+        Self {
+            consumer,
+            step,
+            wait: AsyncWait::new(),
+        }
     }
 }
 
 #[cfg(feature = "async")]
-impl<T: Send + Sync + 'static> Drop for ConsumerStream<T> {
+impl<T: Send + Sync + 'static, R> futures_core::Stream for ConsumerStream<T, R> {
+    type Item = R;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<R>> {
+        let this = self.get_mut();
+        let (consumer, step) = (&this.consumer, this.step);
+        this.wait
+            .poll(&consumer.shared.log.readable, cx, || step(consumer))
+    }
+}
+
+#[cfg(feature = "async")]
+impl<T: Send + Sync + 'static, R> Drop for ConsumerStream<T, R> {
     fn drop(&mut self) {
         self.wait.finish(&self.consumer.shared.log.readable);
+    }
+}
+
+/// An async receive's reading of a `try_recv`-like result (see [`Step`]).
+#[cfg(feature = "async")]
+fn step_of<R>(tried: Result<R, TryRecvError>) -> Result<Option<R>, Next> {
+    match tried {
+        Ok(r) => Ok(Some(r)),
+        Err(TryRecvError::Closed) => Ok(None),
+        Err(TryRecvError::Empty) => Err(Next::Wait),
     }
 }

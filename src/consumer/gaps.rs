@@ -14,15 +14,11 @@ use crate::envelope::Delivery;
 use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
 use crate::sync::{AtomicU64, Ordering};
 #[cfg(feature = "async")]
-use crate::wait::{AsyncWait, Next};
+use crate::wait::Next;
 use std::fmt;
-use std::time::{Duration, Instant};
 #[cfg(feature = "async")]
-use std::{
-    future::Future,
-    pin::Pin,
-    task::{Context, Poll},
-};
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 /// What a gap-reporting receive ([`Consumer::try_recv_or_missed`] and its
 /// blocking and async forms) returns: the next item, or first the items
@@ -267,11 +263,7 @@ impl<T: Send + Sync + 'static> Consumer<T> {
     /// One try of an async gap-reporting receive.
     #[cfg(feature = "async")]
     fn try_recv_or_missed_step(&self) -> Result<Option<Received<T>>, Next> {
-        match self.try_recv_or_missed() {
-            Ok(r) => Ok(Some(r)),
-            Err(TryRecvError::Closed) => Ok(None),
-            Err(TryRecvError::Empty) => Err(Next::Wait),
-        }
+        super::step_of(self.try_recv_or_missed())
     }
 
     /// The async [`Consumer::recv_or_missed`]: as
@@ -300,10 +292,7 @@ impl<T: Send + Sync + 'static> Consumer<T> {
     pub fn recv_async_or_missed(
         &self,
     ) -> impl Future<Output = Result<Received<T>, RecvError>> + Send + '_ {
-        RecvOrMissedAsync {
-            consumer: self,
-            wait: AsyncWait::new(),
-        }
+        super::RecvAsync::new(self, Self::try_recv_or_missed_step)
     }
 
     /// This consumer as a [`Stream`](futures_core::Stream) of items and
@@ -340,69 +329,6 @@ impl<T: Send + Sync + 'static> Consumer<T> {
     pub fn into_stream_or_missed(
         self,
     ) -> impl futures_core::Stream<Item = Received<T>> + Send + Unpin {
-        OrMissedStream {
-            consumer: self,
-            wait: AsyncWait::new(),
-        }
-    }
-}
-
-/// The future of [`Consumer::recv_async_or_missed`].
-#[cfg(feature = "async")]
-struct RecvOrMissedAsync<'a, T: Send + Sync + 'static> {
-    /// The consumer.
-    consumer: &'a Consumer<T>,
-    /// The wait on the log's `readable` signal.
-    wait: AsyncWait,
-}
-
-#[cfg(feature = "async")]
-impl<T: Send + Sync + 'static> Future for RecvOrMissedAsync<'_, T> {
-    type Output = Result<Received<T>, RecvError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        let consumer = this.consumer;
-        this.wait
-            .poll(&consumer.shared.log.readable, cx, || {
-                consumer.try_recv_or_missed_step()
-            })
-            .map(|r| r.ok_or(RecvError))
-    }
-}
-
-#[cfg(feature = "async")]
-impl<T: Send + Sync + 'static> Drop for RecvOrMissedAsync<'_, T> {
-    fn drop(&mut self) {
-        self.wait.finish(&self.consumer.shared.log.readable);
-    }
-}
-
-/// The stream of [`Consumer::into_stream_or_missed`].
-#[cfg(feature = "async")]
-struct OrMissedStream<T: Send + Sync + 'static> {
-    /// The consumer, owned.
-    consumer: Consumer<T>,
-    /// The wait on the log's `readable` signal.
-    wait: AsyncWait,
-}
-
-#[cfg(feature = "async")]
-impl<T: Send + Sync + 'static> futures_core::Stream for OrMissedStream<T> {
-    type Item = Received<T>;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Received<T>>> {
-        let this = self.get_mut();
-        let consumer = &this.consumer;
-        this.wait.poll(&consumer.shared.log.readable, cx, || {
-            consumer.try_recv_or_missed_step()
-        })
-    }
-}
-
-#[cfg(feature = "async")]
-impl<T: Send + Sync + 'static> Drop for OrMissedStream<T> {
-    fn drop(&mut self) {
-        self.wait.finish(&self.consumer.shared.log.readable);
+        super::ConsumerStream::new(self, Self::try_recv_or_missed_step)
     }
 }
