@@ -548,19 +548,7 @@ impl<T: Send + Sync + 'static> Consumer<T> {
     /// assert!(c.recv_timeout(Duration::from_millis(5)).is_ok());
     /// ```
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Delivery<T>, RecvTimeoutError> {
-        let deadline = Instant::now().checked_add(timeout);
-        loop {
-            match self.try_recv() {
-                Ok(d) => return Ok(d),
-                Err(TryRecvError::Closed) => return Err(RecvTimeoutError::Closed),
-                Err(TryRecvError::Empty) => {
-                    if deadline.is_some_and(|d| Instant::now() >= d) {
-                        return Err(RecvTimeoutError::Timeout);
-                    }
-                    self.block(deadline);
-                }
-            }
-        }
+        recv_until(&mut &*self, timeout, |c| c.try_recv(), |c, d| c.block(d))
     }
 
     /// Waits (asynchronously) until an item arrives or the queue is closed
@@ -886,6 +874,32 @@ impl Missed {
 #[cfg(feature = "serde")]
 pub(crate) fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+/// The loop of every `recv_timeout`: tries `try_once` on `state` until it
+/// gets something or says `Closed`, or `timeout` passes, waiting with
+/// `block` (until the deadline) after each `Empty`. The state is passed
+/// to both, so a handle that tries with `&mut self` can block through a
+/// field of itself.
+fn recv_until<S, R>(
+    state: &mut S,
+    timeout: Duration,
+    mut try_once: impl FnMut(&mut S) -> Result<R, TryRecvError>,
+    mut block: impl FnMut(&S, Option<Instant>),
+) -> Result<R, RecvTimeoutError> {
+    let deadline = Instant::now().checked_add(timeout);
+    loop {
+        match try_once(state) {
+            Ok(r) => return Ok(r),
+            Err(TryRecvError::Closed) => return Err(RecvTimeoutError::Closed),
+            Err(TryRecvError::Empty) => {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Err(RecvTimeoutError::Timeout);
+                }
+                block(state, deadline);
+            }
+        }
+    }
 }
 
 /// A group's running miss totals, by cause (after the caller's catch-up).

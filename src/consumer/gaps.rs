@@ -18,7 +18,7 @@ use crate::wait::Next;
 use std::fmt;
 #[cfg(feature = "async")]
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What a gap-reporting receive ([`Consumer::try_recv_or_missed`] and its
 /// blocking and async forms) returns: the next item, or first the items
@@ -245,19 +245,12 @@ impl<T: Send + Sync + 'static> Consumer<T> {
         &self,
         timeout: Duration,
     ) -> Result<Received<T>, RecvTimeoutError> {
-        let deadline = Instant::now().checked_add(timeout);
-        loop {
-            match self.try_recv_or_missed() {
-                Ok(r) => return Ok(r),
-                Err(TryRecvError::Closed) => return Err(RecvTimeoutError::Closed),
-                Err(TryRecvError::Empty) => {
-                    if deadline.is_some_and(|d| Instant::now() >= d) {
-                        return Err(RecvTimeoutError::Timeout);
-                    }
-                    self.block(deadline);
-                }
-            }
-        }
+        super::recv_until(
+            &mut &*self,
+            timeout,
+            |c| c.try_recv_or_missed(),
+            |c, d| c.block(d),
+        )
     }
 
     /// One try of an async gap-reporting receive.

@@ -18,7 +18,7 @@ use crate::group::Group;
 use crate::sync::Arc;
 use std::collections::VecDeque;
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A member of a consumer group that claims up to `depth` items at once and
 /// serves them one by one from its own buffer ([`Consumer::prefetch`]).
@@ -327,19 +327,7 @@ impl<T: Send + Sync + 'static> Prefetch<T> {
     /// assert!(p.recv_timeout(Duration::from_millis(5)).is_ok());
     /// ```
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Delivery<T>, RecvTimeoutError> {
-        let deadline = Instant::now().checked_add(timeout);
-        loop {
-            match self.try_recv() {
-                Ok(d) => return Ok(d),
-                Err(TryRecvError::Closed) => return Err(RecvTimeoutError::Closed),
-                Err(TryRecvError::Empty) => {
-                    if deadline.is_some_and(|d| Instant::now() >= d) {
-                        return Err(RecvTimeoutError::Timeout);
-                    }
-                    self.consumer.block(deadline);
-                }
-            }
-        }
+        super::recv_until(self, timeout, Self::try_recv, |p, d| p.consumer.block(d))
     }
 
     /// An iterator over the items available now: the buffered ones, then
