@@ -540,15 +540,14 @@ pub fn chunkq_queue(items: u64) -> chunkq::Queue<u64> {
         .expect("chunkq builder")
 }
 
-fn chunkq_run(producers: usize, consumers: usize, n: u64, group: bool) -> Duration {
-    let q = chunkq_queue(producers as u64 * n);
-    let cons: Vec<chunkq::Consumer<u64>> = if group {
-        let c = q.subscribe();
-        (0..consumers).map(|_| c.clone()).collect()
-    } else {
-        (0..consumers).map(|_| q.subscribe()).collect()
-    };
-    let ps: Vec<Box<dyn FnOnce() + Send>> = (0..producers)
+/// `producers` threads' work for a chunkq run: each pushes its `n` items
+/// one by one.
+fn chunkq_producers(
+    q: &chunkq::Queue<u64>,
+    producers: usize,
+    n: u64,
+) -> Vec<Box<dyn FnOnce() + Send>> {
+    (0..producers)
         .map(|p| {
             let q = q.clone();
             Box::new(move || {
@@ -559,7 +558,18 @@ fn chunkq_run(producers: usize, consumers: usize, n: u64, group: bool) -> Durati
                 }
             }) as Box<dyn FnOnce() + Send>
         })
-        .collect();
+        .collect()
+}
+
+fn chunkq_run(producers: usize, consumers: usize, n: u64, group: bool) -> Duration {
+    let q = chunkq_queue(producers as u64 * n);
+    let cons: Vec<chunkq::Consumer<u64>> = if group {
+        let c = q.subscribe();
+        (0..consumers).map(|_| c.clone()).collect()
+    } else {
+        (0..consumers).map(|_| q.subscribe()).collect()
+    };
+    let ps = chunkq_producers(&q, producers, n);
     let recv = |c: &chunkq::Consumer<u64>| match c.try_recv() {
         Ok(d) => Step::Item(*d.payload()),
         Err(chunkq::TryRecvError::Empty) => Step::Empty,
@@ -605,18 +615,7 @@ fn chunkq_prefetch_run(producers: usize, consumers: usize, n: u64) -> Duration {
         .map(|_| c.clone().prefetch(PREFETCH))
         .collect();
     drop(c);
-    let ps: Vec<Box<dyn FnOnce() + Send>> = (0..producers)
-        .map(|p| {
-            let q = q.clone();
-            Box::new(move || {
-                for i in 0..n {
-                    if let Err(e) = q.push(encode(p, i)) {
-                        panic!("chunkq push failed in a bench (budget too small?): {e:?}");
-                    }
-                }
-            }) as Box<dyn FnOnce() + Send>
-        })
-        .collect();
+    let ps = chunkq_producers(&q, producers, n);
     let cs: Vec<Box<dyn FnOnce() -> GroupCheck + Send>> = cons
         .into_iter()
         .map(|mut c| {
