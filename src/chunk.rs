@@ -497,8 +497,10 @@ pub(crate) struct Chunk<T> {
     /// Owners of this chunk's memory (see module docs).
     refs: AtomicUsize,
     /// Set (`SeqCst`) by `Log::retire_chunks` once the chunk is unlinked,
-    /// before it revokes the leases and hints on it; a lease or hint put
-    /// on the chunk later sees it and lets go (`lease.rs`).
+    /// before it revokes the hints on it; a hint set on the chunk later
+    /// sees it and lets go (`Group::set_hint`, pinned). Leases use their
+    /// table's `unlinked_below` instead: their putter may be unpinned and
+    /// must not touch the chunk after its put (`lease.rs`).
     unlinked: AtomicBool,
     /// Whether a clearing left an item here to its deliveries (set, `SeqCst`,
     /// before the clearing looks at `unlinked`; see [`Chunk::charge`]).
@@ -560,15 +562,13 @@ impl<T> Chunk<T> {
     /// Whether `Log::retire_chunks` unlinked the chunk.
     #[inline]
     pub(crate) fn is_unlinked(&self) -> bool {
-        // SeqCst: the load half of the pairs in `lease.rs` and
-        // `Group::set_hint`.
+        // SeqCst: the load half of the pair in `Group::set_hint`.
         self.unlinked.load(Ordering::SeqCst)
     }
 
     /// Marks the chunk unlinked.
     fn mark_unlinked(&self) {
-        // SeqCst: the store half of the pairs in `lease.rs` and
-        // `Group::set_hint`.
+        // SeqCst: the store half of the pair in `Group::set_hint`.
         self.unlinked.store(true, Ordering::SeqCst);
     }
 

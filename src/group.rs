@@ -412,7 +412,8 @@ impl<T> Group<T> {
         // AcqRel: Release publishes the reference we took; Acquire pairs
         // with the swap of a clone that stored the previous hint.
         // SeqCst (also the Release that publishes the reference): the put
-        // half of the pair with `Log::retire_chunks` (see `lease.rs`).
+        // half of the pair with `Log::retire_chunks` (the chunk's
+        // `unlinked` mark; the pattern of `lease.rs`).
         let old = self.hint.swap(chunk, Ordering::SeqCst, guard);
         if !old.is_null() {
             // SAFETY: the hint owned one counted reference to `old`, which the

@@ -31,18 +31,32 @@
 //! producer clones that pushed once and went idle would otherwise keep 200
 //! chunks (megabytes) for a budget of kilobytes. So each lease lives in a
 //! slot of its log's lease table ([`Leases`]), which the log can reach: when
-//! `retire_chunks` unlinks a chunk, it marks the chunk `unlinked` and then
-//! *revokes* every lease on it ([`Leases::revoke`]): a CAS of the slot from
-//! that chunk to null, whose winner releases the reference. A reader that
-//! has taken its lease out (a swap to null) is not disturbed: the revoker
-//! finds null and moves on, and the reader checks, after putting the lease
-//! back, whether the chunk was unlinked meanwhile ([`Lease::put`]: the
-//! `SeqCst` CAS that puts it back, then a `SeqCst` load of `unlinked`,
-//! against the revoker's `SeqCst` store of `unlinked`, then `SeqCst` load of
-//! the slot; in their single total order one of the two sees the other),
-//! and if so revokes it itself. Either way exactly one CAS takes the
-//! reference out of the slot and releases it, so an idle handle holds no
-//! chunk once the log has unlinked it.
+//! `retire_chunks` unlinks a chunk, it *revokes* every lease on it
+//! ([`Leases::revoke`]): it raises the table's `unlinked_below` past the
+//! chunk's index, then CASes every slot that holds the chunk to null; the
+//! CAS's winner releases the reference. A reader that has taken its lease
+//! out (a swap to null) is not disturbed: the revoker finds null and moves
+//! on, and the reader checks, after putting the lease back, whether the
+//! chunk was unlinked meanwhile ([`Lease::put`]: the `SeqCst` CAS that puts
+//! it back, then a `SeqCst` load of `unlinked_below`, against the revoker's
+//! `SeqCst` raise of `unlinked_below`, then `SeqCst` load of the slot; in
+//! their single total order one of the two sees the other), and if so
+//! revokes it itself. Either way exactly one CAS takes the reference out of
+//! the slot and releases it, so an idle handle holds no chunk once the log
+//! has unlinked it.
+//!
+//! The flag the putter reads lives in the table, not in the chunk: once
+//! its CAS has put the reference back, the putter owns nothing, and a
+//! revoker may release the chunk at once. A putter that is not pinned (the
+//! leased read and push paths) must then not touch the chunk again, not
+//! even its `unlinked` flag: the chunk may already be back in the pool,
+//! being reset for its next life (ThreadSanitizer found exactly that race
+//! while the flag was the chunk's). So `put` reads the chunk's index
+//! *before* its CAS, while it still owns the reference, and compares it
+//! with `unlinked_below` after. Chunks are unlinked in index order (only
+//! the list's first chunk is ever unlinked), so `index < unlinked_below`
+//! is the same as "unlinked"; `fetch_max` keeps the value monotone when two
+//! retirers finish out of order.
 //!
 //! # Invariants
 //! - A slot's `chunk` is null or holds one counted reference
@@ -63,7 +77,7 @@
 
 use crate::chunk::{Chunk, release_pinned};
 use crate::sync::epoch::{Guard, Shared};
-use crate::sync::{AtomicBool, AtomicPtr, Ordering};
+use crate::sync::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use crossbeam_utils::CachePadded;
 use std::ptr::NonNull;
 
@@ -110,6 +124,12 @@ impl<T> LeaseBlock<T> {
 pub(crate) struct Leases<T> {
     /// The first block (inline); later ones hang off its `next`.
     first: LeaseBlock<T>,
+    /// One past the highest index of a chunk `retire_chunks` has unlinked
+    /// (0 before the first): every chunk with a lower index is unlinked
+    /// (chunks leave the list in index order). Raised by
+    /// [`Leases::revoke`], read by [`Lease::put`] (the pair in the module
+    /// docs).
+    unlinked_below: CachePadded<AtomicU64>,
 }
 
 impl<T> Leases<T> {
@@ -117,6 +137,7 @@ impl<T> Leases<T> {
     pub(crate) fn new() -> Self {
         Self {
             first: LeaseBlock::new(),
+            unlinked_below: CachePadded::new(AtomicU64::new(0)),
         }
     }
 
@@ -175,11 +196,17 @@ impl<T> Leases<T> {
     }
 
     /// Revokes every lease on `chunk`, which `retire_chunks` just unlinked
-    /// and marked `unlinked` (see the module docs): a slot that holds it
-    /// gives up its reference. Leases taken out by readers meanwhile are
-    /// revoked by their own `put`.
+    /// (see the module docs): raises `unlinked_below` past it, then a slot
+    /// that holds it gives up its reference. Leases taken out by readers
+    /// meanwhile are revoked by their own `put`.
     pub(crate) fn revoke(&self, chunk: Shared<'_, Chunk<T>>, guard: &Guard) {
         let target = chunk.as_raw().cast_mut();
+        // SAFETY: loaded under `guard` by the caller, which still owns the
+        // list link's reference.
+        let index = unsafe { chunk.deref() }.index;
+        // SeqCst: the revoker's store half of the pair with `Lease::put`
+        // (module docs), before the slot loads below.
+        self.unlinked_below.fetch_max(index + 1, Ordering::SeqCst);
         for block in self.blocks() {
             for slot in &block.slots {
                 // SeqCst: after our SeqCst store of `unlinked` (the pair in
@@ -291,6 +318,9 @@ impl<T> Lease<T> {
     pub(crate) fn put(&self, chunk: NonNull<Chunk<T>>, table: &Leases<T>) {
         let slot = self.slot_or_claim(table);
         let p = chunk.as_ptr();
+        // SAFETY: we still own the reference, so the chunk is alive; after
+        // the CAS below we touch it no more (module docs).
+        let index = unsafe { chunk.as_ref() }.index;
         // SeqCst: the put half of the pair with `Leases::revoke` (module
         // docs); also the Release that `take` pairs with.
         if slot
@@ -302,15 +332,20 @@ impl<T> Lease<T> {
             unsafe { release_pinned(p.cast_const()) };
             return;
         }
-        // SAFETY: the slot's reference keeps the chunk alive until the CAS
-        // below (ours or a revoker's) takes it.
-        if unsafe { chunk.as_ref() }.is_unlinked() {
+        // SeqCst: the load half of the pair with `Leases::revoke` (module
+        // docs). The chunk itself may be gone by now: compare the index we
+        // read while we owned it.
+        if index < table.unlinked_below.load(Ordering::SeqCst) {
             self.revoke_own(slot, p);
         }
     }
 
     /// `put` found its chunk unlinked: takes the reference back out, unless
-    /// a revoker or a reader got it first.
+    /// a revoker or a reader got it first. The slot may hold `p` again as a
+    /// new life of the same memory (recycled, then put by another thread
+    /// of this handle): the CAS then takes that lease instead, which costs
+    /// the handle its lease and nothing else, since the slot owned one
+    /// reference to whatever `p` is now.
     #[cold]
     #[inline(never)]
     fn revoke_own(&self, slot: &LeaseSlot<T>, p: *mut Chunk<T>) {
