@@ -107,9 +107,9 @@ impl<T> Directory<T> {
         }
         // Its final counts, before its label is free for another group.
         #[cfg(feature = "metrics")]
-        if let Some(label) = group.label() {
+        if group.label().is_some() {
             let missed = crate::consumer::missed_of(group);
-            crate::metrics::release_group(self.queue, label, group.id(), &missed);
+            crate::metrics::release_group(self.queue, group.id(), &missed);
         }
         match group.label() {
             Some(Label::Named(name)) => {

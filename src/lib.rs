@@ -136,9 +136,11 @@
 //!   `chunkq_expired_total`, `chunkq_evicted_total` and
 //!   `chunkq_group_missed_total` with `cause` = `expired` / `evicted` /
 //!   `abandoned`; labels `queue` and, per group, `group`), and the
-//!   housekeeping thread reports after every sweep. A queue or group that
-//!   goes reports its final counts, and a queue or group that reuses its
-//!   label continues its counters, so none goes backwards.
+//!   housekeeping thread reports after every sweep. Counters are reported
+//!   as increments (what grew since the previous report): a queue or group
+//!   that goes reports its final counts, one that reuses its label
+//!   continues the series, and chunkq keeps nothing for a label nobody
+//!   holds.
 //!
 //! With `serde`, an envelope has this shape (shown as JSON; this is part of
 //! the crate's stable interface). The UUID is written as uuid's serde

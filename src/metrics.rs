@@ -14,23 +14,29 @@
 //! fresh UUID per subscription.
 //!
 //! Labels are reused: a queue's label when its last handle drops, a group's
-//! when its last handle drops. Counters are reported as absolute values
-//! (a recorder keeps the largest it was given), so a label's counters must
-//! never start again from 0 under a new owner, which would hide the new
-//! owner's counts behind the old one's. Hence, per label, under one lock:
-//! - whoever holds a label is recorded (the queue's UUID; the group's UUID,
-//!   claimed when the group gets its label, before any report can name it);
-//! - when the holder goes, its final counts are reported (the queue's, and
-//!   those of its groups; a group's, with its lag and members at 0) and
-//!   added to what the label carries, before the label is free: a group's
-//!   inside the queue's directory lock, which is what frees the label;
-//! - every report adds what the label carries to the holder's own counts,
-//!   and a report of a group or queue that no longer holds its label (a
+//! when its last handle drops. Counters are reported as *increments*: each
+//! report of a queue (or group) hands the recorder what it counted since
+//! its previous report, and the recorder sums. So a label's counter goes
+//! on under a new holder where the old one left off, counts every event
+//! once, and never goes backwards, and chunkq keeps nothing for a label
+//! whose holder is gone: what it keeps is bounded by the queues and groups
+//! alive now, however many names a long-lived process has used (the
+//! series themselves live in the recorder, bounded as its backend bounds
+//! them). Per live queue and per live group, under one lock:
+//! - what it has reported so far (the largest snapshot reported: a snapshot
+//!   taken before another but reported after it adds nothing);
+//! - when it goes, its final counts are reported (a queue's, and those of
+//!   its groups; a group's, with its lag and members at 0), and its record
+//!   removed, before its label is free: a group's inside the queue's
+//!   directory lock, which is what frees the label;
+//! - a report of a group or queue that no longer holds its label (a
 //!   snapshot taken before it went) is not made.
 //!
-//! So a label's counter counts every event once, under the holder of the
-//! time, and never goes backwards. A queue whose last handle dropped
-//! reports nothing more (its consumers may still read what is left).
+//! A recorder installed after a queue has reported sees the counts from
+//! then on, as with any counter incremented through the `metrics` facade;
+//! `report_metrics` calls under different local recorders split the counts
+//! between them. A queue whose last handle dropped reports nothing more
+//! (its consumers may still read what is left).
 //!
 //! | metric | kind | what |
 //! |---|---|---|
@@ -69,38 +75,34 @@ const QUEUE_COUNTERS: [&str; 5] = [
 /// [`missed_counters`].
 const CAUSES: [&str; 3] = ["expired", "evicted", "abandoned"];
 
-/// The `queue` labels of the live queues of this process, and what every
-/// label ever used carries over from its earlier holders.
+/// The `queue` labels of the live queues of this process, and what each
+/// live queue and group has reported.
 #[derive(Default)]
 struct Labels {
-    /// Each live queue's label, by its UUID.
-    by_id: HashMap<Uuid, String>,
+    /// Each live queue, by its UUID.
+    live: HashMap<Uuid, LiveQueue>,
     /// The instance numbers in use, by queue name (1 is the bare name).
     taken: HashMap<String, BTreeSet<u32>>,
-    /// Each live queue's name and instance number, by its UUID.
-    instance: HashMap<Uuid, (String, u32)>,
-    /// By `queue` label: what its counters carry (bounded by the labels
-    /// ever used, as the series in a metrics backend are).
-    carried: HashMap<String, Carried>,
 }
 
-/// What one `queue` label's counters carry from the queues (and groups)
-/// that held it before.
-#[derive(Default)]
-struct Carried {
-    /// The final queue counters of earlier holders, summed.
-    queue: [u64; 5],
-    /// By `group` label.
-    groups: HashMap<String, GroupSeries>,
+/// A live queue's metrics record.
+struct LiveQueue {
+    /// Its `queue` label.
+    label: String,
+    /// Its name and instance number (the key into `Labels::taken`).
+    instance: (String, u32),
+    /// Its counters as last reported (the recorder has them all).
+    reported: [u64; 5],
+    /// Its live labelled groups, by group UUID.
+    groups: HashMap<Uuid, LiveGroup>,
 }
 
-/// One `group` label of a queue label.
-#[derive(Default)]
-struct GroupSeries {
-    /// The live group that holds the label, if any.
-    holder: Option<Uuid>,
-    /// The final missed counts of earlier holders, summed.
-    carried: [u64; 3],
+/// A live group's metrics record.
+struct LiveGroup {
+    /// Its `group` label.
+    label: String,
+    /// Its missed counts as last reported.
+    reported: [u64; 3],
 }
 
 /// What to hand the recorder, worked out under the lock and reported after
@@ -149,9 +151,14 @@ fn missed_counters(missed: &Missed) -> [u64; 3] {
     [missed.expired, missed.evicted, missed.abandoned]
 }
 
-/// `a + b`, element by element (saturating).
-fn add<const N: usize>(a: [u64; N], b: [u64; N]) -> [u64; N] {
-    std::array::from_fn(|i| a[i].saturating_add(b[i]))
+/// Raises `reported` to `now` and returns by how much each grew (0 where
+/// `now` is an older snapshot's).
+fn advance<const N: usize>(reported: &mut [u64; N], now: [u64; N]) -> [u64; N] {
+    std::array::from_fn(|i| {
+        let grew = now[i].saturating_sub(reported[i]);
+        reported[i] = reported[i].max(now[i]);
+        grew
+    })
 }
 
 /// Gives the queue `id` named `name` its `queue` label: the name for the
@@ -166,40 +173,27 @@ pub(crate) fn register(name: &str, id: Uuid) {
     } else {
         format!("{name}#{k}")
     };
-    l.by_id.insert(id, label);
-    l.instance.insert(id, (name.to_owned(), k));
+    let queue = LiveQueue {
+        label,
+        instance: (name.to_owned(), k),
+        reported: [0; 5],
+        groups: HashMap::new(),
+    };
+    l.live.insert(id, queue);
 }
 
 /// The queue `id` (its last handle dropped) goes: reports `last`, its
-/// final snapshot, adds its counters (and those of its groups) to what its
-/// label carries, and frees the label.
+/// final snapshot (its groups' too), forgets it, and frees its label.
 pub(crate) fn unregister(id: Uuid, last: &Stats) {
     let mut report = Report::default();
     {
-        let mut guard = labels();
-        let l = &mut *guard;
-        let Some(queue) = l.by_id.remove(&id) else {
+        let mut l = labels();
+        let Some(mut queue) = l.live.remove(&id) else {
             return;
         };
-        plan(l, &queue, last, &mut report);
-        let carried = l.carried.entry(queue).or_default();
-        carried.queue = add(carried.queue, queue_counters(last));
-        for g in &last.groups {
-            let Some(label) = &g.label else { continue };
-            if let Some(series) = carried.groups.get_mut(&group_label(label))
-                && series.holder == Some(g.id)
-            {
-                series.carried = add(series.carried, missed_counters(&g.missed));
-            }
-        }
-        // Its groups go with it, reported or not (one that joined after
-        // the snapshot has counted nothing the metrics could have shown).
-        for series in carried.groups.values_mut() {
-            series.holder = None;
-        }
-        if let Some((name, k)) = l.instance.remove(&id)
-            && let Some(taken) = l.taken.get_mut(&name)
-        {
+        plan(&mut queue, last, &mut report);
+        let (name, k) = queue.instance;
+        if let Some(taken) = l.taken.get_mut(&name) {
             taken.remove(&k);
             if taken.is_empty() {
                 l.taken.remove(&name);
@@ -209,50 +203,45 @@ pub(crate) fn unregister(id: Uuid, last: &Stats) {
     emit(report);
 }
 
-/// The group `group` of the queue `queue` took the label `label`: from now
-/// on reports of it continue what the label carries. Called before the
-/// label is set on the group, so no report names it before.
+/// The group `group` of the queue `queue` took the label `label` (the
+/// group is new: it has counted nothing yet): from now on it is reported.
+/// Called before the label is set on the group, so no report names it
+/// before.
 pub(crate) fn claim_group(queue: Uuid, label: &Label, group: Uuid) {
-    let mut guard = labels();
-    let l = &mut *guard;
-    let Some(q) = l.by_id.get(&queue) else {
+    let mut l = labels();
+    let Some(q) = l.live.get_mut(&queue) else {
         return; // the queue's last handle dropped: nothing is reported
     };
-    let carried = l.carried.entry(q.clone()).or_default();
-    carried.groups.entry(group_label(label)).or_default().holder = Some(group);
+    let record = LiveGroup {
+        label: group_label(label),
+        reported: [0; 3],
+    };
+    q.groups.insert(group, record);
 }
 
-/// The group `group` of the queue `queue`, labelled `label`, lost its last
-/// handle: reports its final `missed` counts (and its lag and members as
-/// 0), and adds them to what the label carries. Called before the label is
-/// free for another group.
-pub(crate) fn release_group(queue: Uuid, label: &Label, group: Uuid, missed: &Missed) {
+/// The group `group` of the queue `queue` lost its last handle: reports
+/// what its final `missed` counts add, and its lag and members as 0, and
+/// forgets it. Called before its label is free for another group.
+pub(crate) fn release_group(queue: Uuid, group: Uuid, missed: &Missed) {
     let mut report = Report::default();
     {
-        let mut guard = labels();
-        let l = &mut *guard;
-        let Some(q) = l.by_id.get(&queue) else {
-            return; // reported, and carried, when the queue went
+        let mut l = labels();
+        let Some(q) = l.live.get_mut(&queue) else {
+            return; // reported when the queue went
         };
-        let glabel = group_label(label);
-        let Some(series) = l.carried.get_mut(q).and_then(|c| c.groups.get_mut(&glabel)) else {
+        let Some(mut g) = q.groups.remove(&group) else {
             return;
         };
-        if series.holder != Some(group) {
-            return;
-        }
-        let total = add(series.carried, missed_counters(missed));
-        series.carried = total;
-        series.holder = None;
         for (name, value) in [("chunkq_group_lag", 0.0), ("chunkq_group_members", 0.0)] {
             report
                 .group_gauges
-                .push((name, q.clone(), glabel.clone(), value));
+                .push((name, q.label.clone(), g.label.clone(), value));
         }
-        for (cause, value) in CAUSES.into_iter().zip(total) {
+        let grew = advance(&mut g.reported, missed_counters(missed));
+        for (cause, value) in CAUSES.into_iter().zip(grew) {
             report
                 .missed
-                .push((cause, q.clone(), glabel.clone(), value));
+                .push((cause, q.label.clone(), g.label.clone(), value));
         }
     }
     emit(report);
@@ -262,21 +251,20 @@ pub(crate) fn release_group(queue: Uuid, label: &Label, group: Uuid, missed: &Mi
 pub(crate) fn report(stats: &Stats) {
     let mut report = Report::default();
     {
-        let mut guard = labels();
-        let l = &mut *guard;
-        let Some(queue) = l.by_id.get(&stats.id) else {
+        let mut l = labels();
+        let Some(queue) = l.live.get_mut(&stats.id) else {
             return; // the queue's last handle dropped
         };
-        let queue = queue.clone();
-        plan(l, &queue, stats, &mut report);
+        plan(queue, stats, &mut report);
     }
     emit(report);
 }
 
-/// What reporting `stats` under the label `queue` hands the recorder: the
-/// gauges, and the counters plus what the labels carry, for the groups
-/// that still hold their labels.
-fn plan(l: &mut Labels, queue: &str, stats: &Stats, report: &mut Report) {
+/// What reporting `stats` of `queue` hands the recorder: the gauges, and
+/// what the counters grew since the last report, for the queue and for
+/// the groups that are still live.
+fn plan(queue: &mut LiveQueue, stats: &Stats, report: &mut Report) {
+    let label = &queue.label;
     let gauges = [
         ("chunkq_len", stats.len as f64),
         ("chunkq_retained", stats.retained as f64),
@@ -289,24 +277,18 @@ fn plan(l: &mut Labels, queue: &str, stats: &Stats, report: &mut Report) {
         ("chunkq_groups", stats.groups.len() as f64),
     ];
     for (name, value) in gauges {
-        report.gauges.push((name, queue.to_owned(), value));
+        report.gauges.push((name, label.clone(), value));
     }
-    let carried = l.carried.entry(queue.to_owned()).or_default();
-    let totals = add(carried.queue, queue_counters(stats));
-    for (name, value) in QUEUE_COUNTERS.into_iter().zip(totals) {
-        report.counters.push((name, queue.to_owned(), value));
+    let grew = advance(&mut queue.reported, queue_counters(stats));
+    for (name, value) in QUEUE_COUNTERS.into_iter().zip(grew) {
+        report.counters.push((name, label.clone(), value));
     }
     for g in &stats.groups {
-        // Unset: registering at this very moment, reported next time.
-        let Some(label) = &g.label else { continue };
-        let glabel = group_label(label);
-        let Some(series) = carried.groups.get(&glabel) else {
+        let Some(record) = queue.groups.get_mut(&g.id) else {
+            // Gone since the snapshot (its final counts were reported), or
+            // registering at this very moment (reported next time).
             continue;
         };
-        if series.holder != Some(g.id) {
-            // Gone since the snapshot: its final counts were reported.
-            continue;
-        }
         let gauges = [
             ("chunkq_group_lag", g.lag as f64),
             ("chunkq_group_members", g.members as f64),
@@ -314,13 +296,13 @@ fn plan(l: &mut Labels, queue: &str, stats: &Stats, report: &mut Report) {
         for (name, value) in gauges {
             report
                 .group_gauges
-                .push((name, queue.to_owned(), glabel.clone(), value));
+                .push((name, label.clone(), record.label.clone(), value));
         }
-        let totals = add(series.carried, missed_counters(&g.missed));
-        for (cause, value) in CAUSES.into_iter().zip(totals) {
+        let grew = advance(&mut record.reported, missed_counters(&g.missed));
+        for (cause, value) in CAUSES.into_iter().zip(grew) {
             report
                 .missed
-                .push((cause, queue.to_owned(), glabel.clone(), value));
+                .push((cause, label.clone(), record.label.clone(), value));
         }
     }
 }
@@ -331,7 +313,7 @@ fn emit(report: Report) {
         metrics::gauge!(name, "queue" => queue).set(value);
     }
     for (name, queue, value) in report.counters {
-        metrics::counter!(name, "queue" => queue).absolute(value);
+        metrics::counter!(name, "queue" => queue).increment(value);
     }
     for (name, queue, group, value) in report.group_gauges {
         metrics::gauge!(name, "queue" => queue, "group" => group).set(value);
@@ -343,6 +325,24 @@ fn emit(report: Report) {
             "group" => group,
             "cause" => cause
         )
-        .absolute(value);
+        .increment(value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::advance;
+
+    #[test]
+    fn an_older_snapshot_reported_late_adds_nothing() {
+        let mut reported = [0u64; 3];
+        assert_eq!(advance(&mut reported, [5, 0, 2]), [5, 0, 2]);
+        // A newer snapshot adds what grew.
+        assert_eq!(advance(&mut reported, [7, 1, 2]), [2, 1, 0]);
+        // A snapshot taken before that one, reported after it: nothing,
+        // and the record keeps the larger counts.
+        assert_eq!(advance(&mut reported, [6, 1, 2]), [0, 0, 0]);
+        assert_eq!(reported, [7, 1, 2]);
+        assert_eq!(advance(&mut reported, [8, 1, 3]), [1, 0, 1]);
     }
 }

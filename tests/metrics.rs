@@ -159,8 +159,8 @@ fn groups_and_same_named_queues_have_bounded_distinct_labels() {
 }
 
 /// Runs `f` with one recorder that keeps every value (counters are
-/// `absolute`: a recorder keeps the largest value it was given), and
-/// returns what it holds at the end: (name, sorted labels) -> value.
+/// increments: the recorder sums what each report adds), and returns what
+/// it holds at the end: (name, sorted labels) -> value.
 fn recorded_over(f: impl FnOnce()) -> HashMap<(String, Vec<(String, String)>), DebugValue> {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
