@@ -8,9 +8,9 @@ cargo test --release
 cargo test --release --features serde --test serde
 cargo test --release --features serde --doc
 cargo test --release --features metrics --test metrics
-# The names test again with metrics on: the feature's label records must
+# The unit tests and the names test again with metrics on: the label records must
 # not outlive their queues (issue 18).
-cargo test --release --features metrics --test names
+cargo test --release --features metrics --lib --test names
 cargo test --release --features metrics --doc
 cargo test --release --features async --test async
 cargo test --release --features async --doc
