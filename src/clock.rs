@@ -45,16 +45,28 @@ pub struct Clock {
 }
 
 /// The kinds of clock.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 enum Source {
-    /// The coarse monotonic system clock.
-    #[default]
-    Coarse,
+    /// The coarse monotonic system clock, read as `base` plus the coarse
+    /// reading; `base` is the process's ([`coarse_base`]), copied here so
+    /// that a read checks no global (this runs twice per item).
+    Coarse {
+        /// [`coarse_base`].
+        base: u64,
+    },
     /// `Instant`, nanosecond resolution.
     Precise,
     /// A manual clock: its reading in nanoseconds since the Unix epoch,
     /// shared by all clones.
     Manual(Arc<AtomicU64>),
+}
+
+impl Default for Source {
+    fn default() -> Self {
+        Source::Coarse {
+            base: coarse_base(),
+        }
+    }
 }
 
 /// The wall-clock reading (ns since the Unix epoch) and the `Instant` taken
@@ -82,7 +94,7 @@ impl Clock {
     /// ```
     pub fn system() -> Self {
         Self {
-            source: Source::Coarse,
+            source: Source::default(),
         }
     }
 
@@ -175,7 +187,7 @@ impl Clock {
     #[inline]
     pub(crate) fn now_nanos(&self) -> u64 {
         match &self.source {
-            Source::Coarse => coarse_nanos(),
+            Source::Coarse { base } => coarse_nanos(*base),
             Source::Precise => system_nanos(),
             // Relaxed: see `advance`.
             Source::Manual(m) => m.load(Ordering::Relaxed),
@@ -202,22 +214,36 @@ fn coarse_monotonic() -> u64 {
         .wrapping_add(ts.tv_nsec as u64)
 }
 
-/// Coarse time in nanoseconds since the Unix epoch: the wall-clock anchor
-/// plus the coarse monotonic clock's progress since the anchor was taken.
+/// What to add to the coarse monotonic clock's reading to get nanoseconds
+/// since the Unix epoch: the wall-clock anchor minus the coarse reading
+/// taken at the same moment, once per process (so every `Clock` of the
+/// process agrees).
+#[cfg(all(target_os = "linux", not(miri)))]
+fn coarse_base() -> u64 {
+    static BASE: OnceLock<u64> = OnceLock::new();
+    *BASE.get_or_init(|| system_nanos().wrapping_sub(coarse_monotonic()))
+}
+
+/// Coarse time in nanoseconds since the Unix epoch: `base` ([`coarse_base`])
+/// plus the coarse monotonic reading, i.e. the wall-clock anchor plus the
+/// coarse clock's progress since. Plain arithmetic: the sum passes
+/// `u64::MAX` only in the year 2554.
 #[cfg(all(target_os = "linux", not(miri)))]
 #[inline]
-fn coarse_nanos() -> u64 {
-    static BASE: OnceLock<(u64, u64)> = OnceLock::new();
-    let &(wall, mono) = BASE.get_or_init(|| (system_nanos(), coarse_monotonic()));
-    // The monotonic clock never goes back, so the difference is plain;
-    // the sum saturates (a wall clock set near the end of time).
-    wall.saturating_add(coarse_monotonic().wrapping_sub(mono))
+fn coarse_nanos(base: u64) -> u64 {
+    base.wrapping_add(coarse_monotonic())
+}
+
+/// Where there is no coarse clock, the precise one (no base).
+#[cfg(not(all(target_os = "linux", not(miri))))]
+fn coarse_base() -> u64 {
+    0
 }
 
 /// Where there is no coarse clock, the precise one.
 #[cfg(not(all(target_os = "linux", not(miri))))]
 #[inline]
-fn coarse_nanos() -> u64 {
+fn coarse_nanos(_base: u64) -> u64 {
     system_nanos()
 }
 
@@ -237,4 +263,29 @@ pub(crate) fn to_system_time(nanos: u64) -> SystemTime {
 pub(crate) fn from_system_time(at: SystemTime) -> u64 {
     at.duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The default clock reads the wall clock (its anchor plus the coarse
+    /// clock's progress) and moves forward with time: a broken base or
+    /// sum would read 1970, or stand still.
+    #[test]
+    fn the_system_clock_follows_the_wall_clock() {
+        let clock = Clock::system();
+        let wall = from_system_time(SystemTime::now());
+        let a = clock.now_nanos();
+        // Within a second of the wall clock (the coarse clock lags by its
+        // tick, a few milliseconds).
+        assert!(a.abs_diff(wall) < 1_000_000_000, "{a} vs {wall}");
+        std::thread::sleep(Duration::from_millis(60));
+        let b = clock.now_nanos();
+        // At least 60 ms later, less one coarse tick either side.
+        assert!(b >= a + 30_000_000, "{a} then {b}");
+        // Two clocks of the process agree (one base).
+        let c = Clock::default().now_nanos();
+        assert!(c >= b && c - b < 1_000_000_000, "{b} then {c}");
+    }
 }
