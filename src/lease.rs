@@ -209,7 +209,7 @@ impl<T> Leases<T> {
         self.unlinked_below.fetch_max(index + 1, Ordering::SeqCst);
         for block in self.blocks() {
             for slot in &block.slots {
-                // SeqCst: after our SeqCst store of `unlinked` (the pair in
+                // SeqCst: after our SeqCst raise of `unlinked_below` (the pair in
                 // the module docs); the CAS takes the reference exactly once
                 // (against `put`'s own revocation and a reader's `take`).
                 if slot.chunk.load(Ordering::SeqCst) == target
