@@ -232,17 +232,7 @@ pub(crate) fn release_group(queue: Uuid, group: Uuid, missed: &Missed) {
         let Some(mut g) = q.groups.remove(&group) else {
             return;
         };
-        for (name, value) in [("chunkq_group_lag", 0.0), ("chunkq_group_members", 0.0)] {
-            report
-                .group_gauges
-                .push((name, q.label.clone(), g.label.clone(), value));
-        }
-        let grew = advance(&mut g.reported, missed_counters(missed));
-        for (cause, value) in CAUSES.into_iter().zip(grew) {
-            report
-                .missed
-                .push((cause, q.label.clone(), g.label.clone(), value));
-        }
+        plan_group(&mut report, &q.label, &mut g, 0, 0, missed);
     }
     emit(report);
 }
@@ -289,21 +279,35 @@ fn plan(queue: &mut LiveQueue, stats: &Stats, report: &mut Report) {
             // registering at this very moment (reported next time).
             continue;
         };
-        let gauges = [
-            ("chunkq_group_lag", g.lag as f64),
-            ("chunkq_group_members", g.members as f64),
-        ];
-        for (name, value) in gauges {
-            report
-                .group_gauges
-                .push((name, label.clone(), record.label.clone(), value));
-        }
-        let grew = advance(&mut record.reported, missed_counters(&g.missed));
-        for (cause, value) in CAUSES.into_iter().zip(grew) {
-            report
-                .missed
-                .push((cause, label.clone(), record.label.clone(), value));
-        }
+        plan_group(report, label, record, g.lag, g.members, &g.missed);
+    }
+}
+
+/// What reporting one group of the queue labelled `queue` hands the
+/// recorder: its lag and members, and what its missed counts grew since
+/// its last report (which `group` now records).
+fn plan_group(
+    report: &mut Report,
+    queue: &str,
+    group: &mut LiveGroup,
+    lag: usize,
+    members: usize,
+    missed: &Missed,
+) {
+    let gauges = [
+        ("chunkq_group_lag", lag as f64),
+        ("chunkq_group_members", members as f64),
+    ];
+    for (name, value) in gauges {
+        report
+            .group_gauges
+            .push((name, queue.to_owned(), group.label.clone(), value));
+    }
+    let grew = advance(&mut group.reported, missed_counters(missed));
+    for (cause, value) in CAUSES.into_iter().zip(grew) {
+        report
+            .missed
+            .push((cause, queue.to_owned(), group.label.clone(), value));
     }
 }
 

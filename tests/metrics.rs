@@ -9,23 +9,7 @@ use std::time::Duration;
 
 /// What `report_metrics` recorded: (name, sorted labels) -> value.
 fn recorded(q: &Queue<u64>) -> HashMap<(String, Vec<(String, String)>), DebugValue> {
-    let recorder = DebuggingRecorder::new();
-    let snapshotter = recorder.snapshotter();
-    metrics::with_local_recorder(&recorder, || q.report_metrics());
-    snapshotter
-        .snapshot()
-        .into_vec()
-        .into_iter()
-        .map(|(key, _, _, value)| {
-            let key = key.key();
-            let mut labels: Vec<(String, String)> = key
-                .labels()
-                .map(|l| (l.key().to_string(), l.value().to_string()))
-                .collect();
-            labels.sort();
-            ((key.name().to_string(), labels), value)
-        })
-        .collect()
+    recorded_over(|| q.report_metrics())
 }
 
 fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
