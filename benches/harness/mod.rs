@@ -561,14 +561,24 @@ fn chunkq_producers(
         .collect()
 }
 
-fn chunkq_run(producers: usize, consumers: usize, n: u64, group: bool) -> Duration {
-    let q = chunkq_queue(producers as u64 * n);
-    let cons: Vec<chunkq::Consumer<u64>> = if group {
+/// `consumers` handles for a chunkq run: clones of one group (`group`), or
+/// a group each (broadcast).
+fn chunkq_consumers(
+    q: &chunkq::Queue<u64>,
+    consumers: usize,
+    group: bool,
+) -> Vec<chunkq::Consumer<u64>> {
+    if group {
         let c = q.subscribe();
         (0..consumers).map(|_| c.clone()).collect()
     } else {
         (0..consumers).map(|_| q.subscribe()).collect()
-    };
+    }
+}
+
+fn chunkq_run(producers: usize, consumers: usize, n: u64, group: bool) -> Duration {
+    let q = chunkq_queue(producers as u64 * n);
+    let cons = chunkq_consumers(&q, consumers, group);
     let ps = chunkq_producers(&q, producers, n);
     let recv = |c: &chunkq::Consumer<u64>| match c.try_recv() {
         Ok(d) => Step::Item(*d.payload()),
@@ -643,12 +653,7 @@ fn chunkq_prefetch_run(producers: usize, consumers: usize, n: u64) -> Duration {
 /// each consumer reads with `try_recv_many(.., BATCH)`.
 fn chunkq_batch_run(producers: usize, consumers: usize, n: u64, group: bool) -> Duration {
     let q = chunkq_queue(producers as u64 * n);
-    let cons: Vec<chunkq::Consumer<u64>> = if group {
-        let c = q.subscribe();
-        (0..consumers).map(|_| c.clone()).collect()
-    } else {
-        (0..consumers).map(|_| q.subscribe()).collect()
-    };
+    let cons = chunkq_consumers(&q, consumers, group);
     let ps: Vec<Box<dyn FnOnce() + Send>> = (0..producers)
         .map(|p| {
             let q = q.clone();
